@@ -1,0 +1,26 @@
+"""Magnitude pruning: the importance of a weight is its absolute value."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .masks import GlobalRanking, prunable_weights, select
+
+
+def magnitude_scores(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {name: w.detach().abs() for name, w in prunable_weights(model).items()}
+
+
+def magnitude_ranking(model: nn.Module) -> GlobalRanking:
+    """The global ranking of the model's prunable weights; compute once, reuse per sparsity."""
+    return GlobalRanking(magnitude_scores(model))
+
+
+def magnitude_masks(
+    model: nn.Module,
+    sparsity: float,
+    pattern: str = "unstructured",
+    scope: str = "global",
+    ranking: GlobalRanking | None = None,
+) -> dict[str, torch.Tensor]:
+    return select(magnitude_scores(model) if ranking is None else ranking.scores, sparsity, pattern, scope, ranking)
