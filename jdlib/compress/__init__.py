@@ -7,10 +7,19 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from .calibrate import calibration_from_c4, calibration_from_texts, check_calibration, compress_blocks
+from .lowrank import LowRankReport, low_rank
 from .magnitude import magnitude_masks, magnitude_ranking
 from .masks import GlobalRanking, Masks, parse_pattern, pattern_sparsity, prunable_weights
+from .quantize import QUANT_METHODS, QuantReport, quantize
+from .sparsegpt import prune_sparsegpt
+from .wanda import prune_wanda
 
-PRUNE_METHODS = ("magnitude",)
+PRUNE_METHODS = ("magnitude", "wanda", "sparsegpt")
+CALIBRATED = ("wanda", "sparsegpt")
+# Calibrated methods prune block after block, so no threshold spans the model: the default
+# scope "global" stands for each method's own comparison group.
+OWN_SCOPE = {"wanda": "row", "sparsegpt": "layer"}
 
 
 @dataclass
@@ -22,6 +31,8 @@ class PruneReport:
     realised_sparsity: float
     per_layer: dict[str, float] = field(repr=False, default_factory=dict)
     wall_time_s: float = 0.0
+    block_errors: list[float] = field(default_factory=list)  # ||Y - Y_dense|| / ||Y_dense|| per block
+    block_seconds: list[float] = field(repr=False, default_factory=list)
 
 
 def prune(
@@ -36,20 +47,50 @@ def prune(
     """Prune `model` in place; return the keep-masks and a report of the realised sparsity.
 
     `ranking` (from `magnitude_ranking`) lets a sweep rank the pre-trained weights once and
-    derive every sparsity level from it.
+    derive every sparsity level from it. Wanda and SparseGPT need `calibration` (token ids,
+    n_samples x seq_len); magnitude uses it only to measure the block errors. For them `scope`
+    "global" means the method's own comparison group: Wanda's output row, SparseGPT's matrix
+    (chosen per 128-column block); Wanda also takes "layer". The report says which was used.
     """
     if method not in PRUNE_METHODS:
         raise ValueError(f"method={method!r} is not valid: use one of {', '.join(PRUNE_METHODS)}")
     target = pattern_sparsity(pattern, sparsity)
     if not 0.0 <= target < 1.0:
         raise ValueError(f"sparsity={sparsity!r} is not valid: use a number in [0, 1)")
+    if method in CALIBRATED:
+        if calibration is None:
+            raise ValueError(
+                f"method={method!r} needs calibration: pass calibration=a LongTensor of token ids "
+                "(n_samples x seq_len), for example from jdlib.compress.calibration_from_texts"
+            )
+        scope = OWN_SCOPE[method] if scope == "global" else scope
+        if method == "sparsegpt" and scope != "layer":
+            raise ValueError(f"scope={scope!r} is not valid for sparsegpt: use 'global' or 'layer' (the same)")
+    if calibration is not None:
+        check_calibration(calibration)
     start = time.perf_counter()
-    masks = Masks(magnitude_masks(model, target, pattern, scope, ranking))
-    masks.apply(model)
+    if method == "wanda":
+        keep, result = prune_wanda(model, calibration, target, pattern, scope)
+    elif method == "sparsegpt":
+        keep, result = prune_sparsegpt(model, calibration, target, pattern)
+    else:
+        keep = magnitude_masks(model, target, pattern, scope, ranking)
+
+        def apply(prefix: str, linears: dict[str, nn.Linear], stats: dict) -> None:
+            for name, linear in linears.items():
+                linear.weight.masked_fill_(~keep[f"{prefix}.{name}.weight"].to(linear.weight.device), 0)
+
+        result = compress_blocks(model, apply, calibration)
+    masks = Masks(keep)
     report = PruneReport(
-        method, pattern, scope, target, masks.sparsity, masks.per_layer(), time.perf_counter() - start
+        method, pattern, scope, target, masks.sparsity, masks.per_layer(), time.perf_counter() - start,
+        result.block_errors, result.block_seconds,
     )
     return masks, report
 
 
-__all__ = ["prune", "PruneReport", "Masks", "magnitude_ranking", "prunable_weights", "parse_pattern"]
+__all__ = [
+    "prune", "PruneReport", "Masks", "magnitude_ranking", "prunable_weights", "parse_pattern", "PRUNE_METHODS",
+    "quantize", "QuantReport", "QUANT_METHODS", "low_rank", "LowRankReport",
+    "calibration_from_texts", "calibration_from_c4",
+]
