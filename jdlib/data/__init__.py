@@ -1,0 +1,27 @@
+"""Tasks: BIG-bench (embedded scale) and hub datasets (paper scale), one `Task` view."""
+from __future__ import annotations
+
+from . import bigbench, hub
+from .task import Task
+
+
+def load_task(name: str, seed: int = 0) -> Task:
+    """Load "bigbench/<task>" (offline, from the bigbench package) or a hub task such as "glue/sst2"."""
+    source, _, task = name.partition("/")
+    if source == "bigbench" and task:
+        return bigbench.load(task, seed=seed)
+    return hub.load(name)
+
+
+def check_task_name(name: str) -> None:
+    """Raise a ValueError naming the allowed values when `name` is not a known task."""
+    source, _, task = name.partition("/")
+    if source == "bigbench":
+        if task not in bigbench.available():
+            raise ValueError(f"task={name!r}: no BIG-bench JSON task {task!r}; available: bigbench/<one of "
+                             f"{', '.join(bigbench.available())}>")
+    elif name not in hub.SOURCES:
+        raise ValueError(f"task={name!r} is not known: use bigbench/<task> or one of {', '.join(sorted(hub.SOURCES))}")
+
+
+__all__ = ["Task", "load_task", "check_task_name"]

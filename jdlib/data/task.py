@@ -1,0 +1,39 @@
+"""The common view of a downstream task, whatever its source."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import datasets
+
+KINDS = ("classification", "multiple_choice", "generation")
+
+
+@dataclass
+class Task:
+    """A task with train and validation splits as `datasets.Dataset`.
+
+    Columns: `text` always; `label` (index of the gold option) for classification and
+    multiple choice; `options` (per example) for multiple choice; `answers` for generation.
+    Classification tasks share one option list, `labels`.
+    """
+
+    name: str
+    kind: str
+    train: datasets.Dataset
+    validation: datasets.Dataset
+    metric: str = "accuracy"
+    labels: list[str] | None = None
+    human: dict[str, float] = field(default_factory=dict)
+    prefix: str = ""
+
+    @property
+    def num_labels(self) -> int | None:
+        return len(self.labels) if self.labels else None
+
+    def cap(self, max_train: int | None = None, max_eval: int | None = None, seed: int = 0) -> "Task":
+        """The same task with at most `max_train` / `max_eval` examples (a seeded random pool)."""
+        def take(split: datasets.Dataset, n: int | None) -> datasets.Dataset:
+            return split if n is None or n >= len(split) else split.shuffle(seed=seed).select(range(n))
+
+        return Task(self.name, self.kind, take(self.train, max_train), take(self.validation, max_eval),
+                    self.metric, self.labels, self.human, self.prefix)

@@ -1,0 +1,82 @@
+"""The fine-tuning settings' cell: compress the pre-trained model, fine-tune under a transfer
+mode on (a fraction of) a task, evaluate. Shared by Setting 1, Setting 5 and the ablations."""
+from __future__ import annotations
+
+import torch
+
+from ..compress import magnitude_ranking, prune
+from ..compress.masks import Masks, parse_pattern
+from ..data import load_task
+from ..difficulty import subsample
+from ..evaluate import evaluate
+from ..models import load_model, restore, snapshot
+from ..train import finetune, init_head
+
+DENSE = {"transfer": "dense", "method": "none", "pattern": "dense", "sparsity": 0.0}
+
+
+def transfer_cells(config) -> list[dict]:
+    """Task x seed x (the dense baseline + every transfer mode x method x pattern x sparsity)."""
+    compressions = []
+    for pattern in config.pattern:
+        nm = parse_pattern(pattern)
+        levels = [1.0 - nm[0] / nm[1]] if nm else config.sparsities
+        compressions += [(pattern, round(s, 6)) for s in levels]
+    variants = [DENSE] + [{"transfer": t, "method": m, "pattern": p, "sparsity": s}
+                          for t in config.transfer for m in config.method for p, s in compressions]
+    return [{**config.cell_common(), "task": task, "seed": seed, **v}
+            for task in config.tasks for seed in config.seeds for v in variants]
+
+
+class FinetuneRunner:
+    """Runs cells, loading each task's model once and restoring it from memory between cells.
+
+    Compressed pre-trained weights are cached per (method, pattern, sparsity): the magnitude
+    ranking is computed once per model and every level derived from it.
+    """
+
+    def __init__(self, config):
+        self.config = config
+        self.task_name = None
+
+    def _load(self, task_name: str) -> None:
+        config = self.config
+        self.task = load_task(task_name).cap(config.max_train, config.max_eval)
+        self.loaded = load_model(config.model, head="classification", num_labels=self.task.num_labels,
+                                 device=config.device)
+        self.pretrained = snapshot(self.loaded.model)
+        self.ranking = None
+        self.compressed: dict[tuple, tuple[Masks, dict]] = {}
+        self.task_name = task_name
+
+    def _compress(self, method: str, pattern: str, sparsity: float) -> Masks:
+        key = (method, pattern, sparsity)
+        if key not in self.compressed:
+            model = self.loaded.model
+            if method == "magnitude" and self.ranking is None:
+                self.ranking = magnitude_ranking(model)
+            masks, _ = prune(model, method=method, sparsity=sparsity, pattern=pattern, scope=self.config.scope,
+                             ranking=self.ranking if method == "magnitude" else None)
+            params = dict(model.named_parameters())
+            self.compressed[key] = (masks, {n: params[n].detach().clone() for n in masks.keep})
+        masks, weights = self.compressed[key]
+        with torch.no_grad():
+            params = dict(self.loaded.model.named_parameters())
+            for name, w in weights.items():
+                params[name].copy_(w)
+        return masks
+
+    def __call__(self, cell: dict) -> dict:
+        if cell["task"] != self.task_name:
+            self._load(cell["task"])
+        restore(self.loaded.model, self.pretrained)
+        masks = None if cell["transfer"] == "dense" else self._compress(cell["method"], cell["pattern"], cell["sparsity"])
+        init_head(self.loaded, cell["seed"])
+        train = subsample(self.task.train, cell.get("fraction", 1.0), seed=cell["seed"])
+        losses = finetune(self.loaded, train, cell["transfer"], masks, epochs=cell["epochs"],
+                          batch_size=cell["batch_size"], lr=cell["lr"], max_length=cell["max_length"],
+                          seed=cell["seed"], progress=False)
+        metrics = evaluate(self.loaded, self.task.validation, max_length=cell["max_length"])
+        metrics.update(train_examples=len(train), final_train_loss=losses[-1] if losses else None,
+                       realised_sparsity=masks.sparsity if masks else 0.0)
+        return metrics

@@ -1,0 +1,115 @@
+"""Normalised performance and drop, and the trend statistics of the paper (Spearman, Theil-Sen).
+
+Normalised performance = compressed / dense; normalised drop = (dense - compressed) / dense.
+Per difficulty level: Spearman's rank correlation of drop with compression strength, and the
+Theil-Sen slope of drop against it. Across levels: whether the slope grows with difficulty
+(Spearman between difficulty and slope), with a bootstrap CI that resamples seeds.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+
+from .compress.masks import parse_pattern
+
+CELL = ["task", "transfer", "method", "pattern", "sparsity"]
+
+
+def pattern_family(pattern: str) -> str:
+    return "dense" if pattern == "dense" else ("N:M" if parse_pattern(pattern) else "unstructured")
+
+
+def normalise(frame: pd.DataFrame, level: str, metric: str = "accuracy", baseline: str = "dense") -> pd.DataFrame:
+    """Compressed cells with `normalised` and `drop` against the dense cell of the same task, level and seed.
+
+    Each curve (transfer, method, pattern family) also gets the dense cell itself as its point
+    at sparsity 0 (normalised 1, drop 0): every curve starts where no weight is pruned, and a
+    slope exists even from a single compressed level.
+    """
+    on = ["task", level, "seed"]
+    base = frame[frame["transfer"] == baseline][on + [metric]].rename(columns={metric: "dense_" + metric})
+    out = frame[frame["transfer"] != baseline].merge(base, on=on, how="inner")
+    out["family"] = out["pattern"].map(pattern_family)
+    curves = out[["transfer", "method", "family"]].drop_duplicates()
+    anchors = base.assign(**{metric: base["dense_" + metric], "sparsity": 0.0, "pattern": "dense"}).merge(curves, how="cross")
+    out = pd.concat([anchors, out], ignore_index=True)
+    out["normalised"] = out[metric] / out["dense_" + metric]
+    out["drop"] = 1.0 - out["normalised"]
+    return out
+
+
+def _theil_sen(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
+    if len(np.unique(x)) < 2:
+        return np.nan, np.nan, np.nan
+    with np.errstate(invalid="ignore"):  # the CI of very few points is undefined, not an error
+        slope, _, low, high = sps.theilslopes(y, x, alpha=0.95)
+    return float(slope), float(low), float(high)
+
+
+def _spearman(x, y) -> tuple[float, float]:
+    if len(np.unique(x)) < 2 or len(np.unique(y)) < 2:
+        return np.nan, np.nan
+    result = sps.spearmanr(x, y)
+    return float(result.statistic), float(result.pvalue)
+
+
+def trend_table(norm: pd.DataFrame, level: str, x: str = "sparsity") -> pd.DataFrame:
+    """Per task, family, method, transfer and level: Spearman(drop, x) and the Theil-Sen slope with its 95% CI.
+
+    Seeds are pooled as repeated points; `seed_slope_sd` is the spread of per-seed slopes.
+    """
+    rows = []
+    for keys, g in norm.groupby(["task", "family", "method", "transfer", level], sort=True):
+        rho, p = _spearman(g[x], g["drop"])
+        slope, low, high = _theil_sen(g[x].to_numpy(float), g["drop"].to_numpy(float))
+        per_seed = [_theil_sen(s[x].to_numpy(float), s["drop"].to_numpy(float))[0] for _, s in g.groupby("seed")]
+        rows.append(dict(zip(["task", "family", "method", "transfer", level], keys), spearman=rho, spearman_p=p,
+                         theil_sen=slope, theil_sen_low=low, theil_sen_high=high,
+                         seed_slope_sd=float(np.std(per_seed, ddof=1)) if len(per_seed) > 1 else np.nan,
+                         mean_drop=float(g["drop"].mean()), points=len(g)))
+    return pd.DataFrame(rows)
+
+
+def _slope_difficulty_rho(g: pd.DataFrame, level: str, difficulty, x: str) -> float:
+    levels = sorted(g[level].unique())
+    slopes = [_theil_sen(g[g[level] == v][x].to_numpy(float), g[g[level] == v]["drop"].to_numpy(float))[0]
+              for v in levels]
+    return _spearman([difficulty(v) for v in levels], slopes)[0]
+
+
+def difficulty_trend(norm: pd.DataFrame, level: str, difficulty, x: str = "sparsity",
+                     n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """Does the slope grow with difficulty? Spearman(difficulty, Theil-Sen slope) per task, family,
+    method and transfer, with a 95% bootstrap CI over seeds (needs two seeds or more, and a
+    verdict needs at least MIN_LEVELS difficulty levels)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for keys, g in norm.groupby(["task", "family", "method", "transfer"], sort=True):
+        rho = _slope_difficulty_rho(g, level, difficulty, x)
+        seeds = g["seed"].unique()
+        low = high = np.nan
+        if len(seeds) > 1 and not np.isnan(rho):
+            by_seed = {s: g[g["seed"] == s] for s in seeds}
+            boot = []
+            for _ in range(n_boot):
+                picks = rng.choice(seeds, size=len(seeds), replace=True)
+                boot.append(_slope_difficulty_rho(pd.concat([by_seed[s] for s in picks]), level, difficulty, x))
+            boot = np.array(boot, dtype=float)
+            boot = boot[~np.isnan(boot)]
+            if len(boot):
+                low, high = np.percentile(boot, [2.5, 97.5])
+        rows.append(dict(zip(["task", "family", "method", "transfer"], keys), rho=rho, rho_low=low, rho_high=high,
+                         levels=g[level].nunique(), seeds=len(seeds),
+                         verdict=verdict(low, high) if g[level].nunique() >= MIN_LEVELS else "inconclusive"))
+    return pd.DataFrame(rows)
+
+
+MIN_LEVELS = 3  # with two levels a rank correlation is always +1 or -1: no evidence either way
+
+
+def verdict(low: float, high: float) -> str:
+    """holds when the whole CI is above zero, fails when it is below, inconclusive otherwise."""
+    if np.isnan(low) or np.isnan(high):
+        return "inconclusive"
+    return "holds" if low > 0 else ("fails" if high < 0 else "inconclusive")

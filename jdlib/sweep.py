@@ -1,0 +1,31 @@
+"""Run a grid of cells against the results store: finished cells are skipped, so sweeps resume."""
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import pandas as pd
+from tqdm import tqdm
+
+from .results import ResultsStore, cell_key, provenance
+
+
+def run_grid(setting: str, cells: list[dict], run_cell: Callable[[dict], dict], store: ResultsStore,
+             progress: bool = True) -> pd.DataFrame:
+    """Run every cell not yet in `store`, writing one row as each finishes; return all the grid's rows."""
+    keys = [cell_key({"setting": setting, **cell}) for cell in cells]
+    done = store.keys()
+    todo = [(k, c) for k, c in zip(keys, cells) if k not in done]
+    bar = tqdm(todo, desc=f"{setting}: {len(todo)} of {len(cells)} cells to run", disable=not progress)
+    for key, cell in bar:
+        start = time.perf_counter()
+        metrics = run_cell(cell)
+        store.put(key, setting, cell, metrics, provenance(time.perf_counter() - start))
+    return store.frame(keys)
+
+
+def sweep(config, progress: bool = True) -> pd.DataFrame:
+    """Run the sweep a validated config describes (see `jdlib.config.load`) and return its rows."""
+    from .settings import RUNNERS
+
+    return RUNNERS[config.setting](config, progress)

@@ -1,0 +1,52 @@
+import pytest
+
+import jdlib.models
+from jdlib.config import ConfigError, load
+
+
+@pytest.fixture(autouse=True)
+def no_model_loading(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("a model was loaded before the parameters were validated")
+
+    monkeypatch.setattr(jdlib.models, "load_model", refuse)
+
+
+@pytest.mark.parametrize("override, names", [
+    ({"sparsity": 1.5}, ["sparsity=1.5", "between 0 and 1"]),
+    ({"pattern": "9:8"}, ["pattern='9:8'", "kept:group"]),
+    ({"tasks": ["bigbench/no_such_task"]}, ["bigbench/no_such_task", "hyperbaton"]),
+    ({"tasks": ["glue/nope"]}, ["glue/nope", "glue/sst2"]),
+    ({"fractions": [0, 0.5]}, ["fraction=0", "(0, 1]"]),
+    ({"transfer": ["half"]}, ["transfer='half'", "dense_freeze", "sparse_to_dense"]),
+    ({"scope": "block"}, ["scope='block'", "global, layer, row"]),
+    ({"method": "obs"}, ["method='obs'", "magnitude"]),
+    ({"epochs": 0}, ["epochs=0", "positive integer"]),
+    ({"colour": "red"}, ["colour", "sparsities"]),
+])
+def test_bad_parameter_is_named_with_its_allowed_values(override, names):
+    with pytest.raises(ConfigError) as err:
+        load("setting1", "ci", **override)
+    for text in names:
+        assert text in str(err.value)
+
+
+def test_bad_params_name_lists_the_choices():
+    with pytest.raises(ConfigError, match="ci, full, paper, quick"):
+        load("setting1", "nightly")
+
+
+def test_sparsity_overrides_the_list_and_none_keeps_the_file():
+    config = load("setting1", "quick", sparsity=0.3, tasks=None)
+    assert config.sparsities == [0.3]
+    assert config.tasks == ["bigbench/vitaminc_fact_verification"]
+
+
+def test_scalars_become_lists():
+    config = load("setting1", "ci", pattern="2:4", seeds=7, fractions=0.5)
+    assert config.pattern == ["2:4"] and config.seeds == [7] and config.fractions == [0.5]
+
+
+@pytest.mark.parametrize("params", ["ci", "quick", "full", "paper"])
+def test_every_params_file_validates(params):
+    assert load("setting1", params).tasks

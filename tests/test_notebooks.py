@@ -1,0 +1,70 @@
+"""The notebooks run headless through papermill on params/ci, and the book builds strictly."""
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import papermill
+import pytest
+
+from jdlib.results import ResultsStore
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ["setting1"]
+GLUED = {"setting1": ["setting1_figure", "setting1_verdicts", "setting1_mean_rho", "setting1_drop_hardest"]}
+
+
+@pytest.fixture(scope="module")
+def book(tmp_path_factory):
+    """A copy of the book's sources with every notebook executed on params/ci."""
+    root = tmp_path_factory.mktemp("book")
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy(ROOT / name, root / name)
+    for page in (ROOT / "book").glob("*.md"):
+        shutil.copy(page, root / page.name)
+    for nb in NOTEBOOKS:
+        papermill.execute_notebook(str(ROOT / "notebooks" / f"{nb}.ipynb"), str(root / f"{nb}.ipynb"),
+                                   parameters={"params": "ci", "store": str(root / "ci.sqlite")},
+                                   kernel_name="python3", progress_bar=False)
+    return root
+
+
+def glued_names(path: Path) -> set[str]:
+    cells = json.loads(path.read_text())["cells"]
+    return {out.get("metadata", {}).get("scrapbook", {}).get("name") for c in cells for out in c.get("outputs", [])}
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS)
+def test_notebook_glues_its_findings_and_stores_its_cells(book, nb):
+    assert set(GLUED[nb]) <= glued_names(book / f"{nb}.ipynb")
+    frame = ResultsStore(book / "ci.sqlite").frame(setting=nb)
+    assert len(frame) == 12 and frame["accuracy"].between(0, 1).all()
+    assert (frame["git_commit"] != "").all() and (frame["wall_time_s"] > 0).all()
+
+
+def test_rerun_skips_finished_cells(book, tmp_path):
+    out = tmp_path / "again.ipynb"
+    papermill.execute_notebook(str(ROOT / "notebooks" / "setting1.ipynb"), str(out),
+                               parameters={"params": "ci", "store": str(book / "ci.sqlite")},
+                               kernel_name="python3", progress_bar=False)
+    assert "0 of 12 cells to run" in out.read_text()
+
+
+def test_notebooks_are_thin():
+    for nb in NOTEBOOKS:
+        cells = json.loads((ROOT / "notebooks" / f"{nb}.ipynb").read_text())["cells"]
+        for cell in cells:
+            source = "".join(cell["source"])
+            assert not any(line.lstrip().startswith(("def ", "class ")) for line in source.splitlines())
+            assert not cell.get("outputs"), "source notebooks carry no outputs"
+
+
+def test_book_builds_strictly(book):
+    result = subprocess.run([str(Path(sys.executable).parent / "jupyter-book"), "build", str(book), "-W", "-n",
+                             "--keep-going"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    for nb in NOTEBOOKS:
+        html = (book / "_build" / "html" / f"{nb}.html").read_text()
+        assert "<img" in html and ".png" in html
+        assert "glue:" not in html

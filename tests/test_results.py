@@ -1,0 +1,67 @@
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+
+from jdlib.results import ResultsStore, cell_key
+from jdlib.sweep import run_grid
+
+
+def test_cell_key_ignores_key_order_and_sees_every_value():
+    assert cell_key({"a": 1, "b": [1, 2]}) == cell_key({"b": [1, 2], "a": 1})
+    assert cell_key({"a": 1, "b": 0.3}) != cell_key({"a": 1, "b": 0.30001})
+
+
+def test_rows_carry_provenance_and_reruns_skip_finished_cells(tmp_path):
+    store = ResultsStore(tmp_path / "r.sqlite")
+    calls = []
+
+    def run_cell(cell):
+        calls.append(cell["x"])
+        return {"score": cell["x"] ** 2}
+
+    cells = [{"x": x} for x in range(4)]
+    frame = run_grid("demo", cells, run_cell, store, progress=False)
+    assert sorted(frame["score"]) == [0, 1, 4, 9]
+    assert {"git_commit", "device", "wall_time_s"} <= set(frame.columns)
+    row = store.rows()[0]
+    assert {"versions", "python", "device", "git_commit", "wall_time_s"} <= set(row["provenance"])
+    run_grid("demo", cells + [{"x": 9}], run_cell, store, progress=False)
+    assert calls == [0, 1, 2, 3, 9]
+
+
+SWEEP = textwrap.dedent("""
+    import sys, time
+    from jdlib.results import ResultsStore
+    from jdlib.sweep import run_grid
+
+    def run_cell(cell):
+        time.sleep(0.3)
+        print("ran", cell["x"], flush=True)
+        return {"score": cell["x"] * 10}
+
+    run_grid("resume", [{"x": x} for x in range(12)], run_cell, ResultsStore(sys.argv[1]), progress=False)
+""")
+
+
+def test_sweep_killed_mid_way_resumes_without_lost_or_corrupt_rows(tmp_path):
+    path = tmp_path / "r.sqlite"
+    script = tmp_path / "sweep.py"
+    script.write_text(SWEEP)
+    proc = subprocess.Popen([sys.executable, str(script), str(path)], stdout=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while time.time() < deadline and (not path.exists() or len(ResultsStore(path).keys()) < 4):
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    before = len(ResultsStore(path).keys())
+    assert 4 <= before < 12
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    rerun = subprocess.run([sys.executable, str(script), str(path)], capture_output=True, text=True, check=True)
+    assert rerun.stdout.count("ran") == 12 - before
+    frame = ResultsStore(path).frame()
+    assert sorted(frame["score"]) == [x * 10 for x in range(12)]
