@@ -3,7 +3,7 @@
 PY := .venv/bin/python
 STAMP := .venv/.installed
 PARAMS ?= quick
-NOTEBOOKS := setting1
+NOTEBOOKS := $(basename $(notdir $(wildcard notebooks/*.ipynb)))
 
 .PHONY: book notebooks test install clean
 

@@ -1,5 +1,6 @@
 """The notebooks run headless through papermill on params/ci, and the book builds strictly."""
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -11,8 +12,8 @@ import pytest
 from jdlib.results import ResultsStore
 
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = ["setting1"]
-GLUED = {"setting1": ["setting1_figure", "setting1_verdicts", "setting1_mean_rho", "setting1_drop_hardest"]}
+NOTEBOOKS = sorted(p.stem for p in (ROOT / "notebooks").glob("*.ipynb"))
+GLUE_REF = re.compile(r"\{glue:\w+\}`([A-Za-z0-9_]+)|```\{glue:figure\} ([A-Za-z0-9_]+)")
 
 
 @pytest.fixture(scope="module")
@@ -35,10 +36,21 @@ def glued_names(path: Path) -> set[str]:
     return {out.get("metadata", {}).get("scrapbook", {}).get("name") for c in cells for out in c.get("outputs", [])}
 
 
+def referenced_names(path: Path) -> set[str]:
+    cells = json.loads(path.read_text())["cells"]
+    text = "".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+    return {a or b for a, b in GLUE_REF.findall(text)}
+
+
 @pytest.mark.parametrize("nb", NOTEBOOKS)
-def test_notebook_glues_its_findings_and_stores_its_cells(book, nb):
-    assert set(GLUED[nb]) <= glued_names(book / f"{nb}.ipynb")
-    frame = ResultsStore(book / "ci.sqlite").frame(setting=nb)
+def test_every_number_the_prose_quotes_was_glued_by_the_run(book, nb):
+    referenced = referenced_names(ROOT / "notebooks" / f"{nb}.ipynb")
+    assert referenced, f"{nb} quotes no glued result"
+    assert referenced <= glued_names(book / f"{nb}.ipynb")
+
+
+def test_setting1_stores_one_row_per_cell_with_provenance(book):
+    frame = ResultsStore(book / "ci.sqlite").frame(setting="setting1")
     assert len(frame) == 12 and frame["accuracy"].between(0, 1).all()
     assert (frame["git_commit"] != "").all() and (frame["wall_time_s"] > 0).all()
 

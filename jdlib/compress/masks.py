@@ -104,55 +104,64 @@ def holds_nm(keep: torch.Tensor, n: int, m: int) -> bool:
     return bool((keep.reshape(rows, cols // m, m).sum(-1) == n).all())
 
 
-def _bits(x: torch.Tensor) -> torch.Tensor:
-    return x.contiguous().view(torch.int32)
+def _bits(scores: torch.Tensor) -> torch.Tensor:
+    """The float32 bit pattern as int32: for non-negative floats, ordered like the floats."""
+    return scores.detach().float().contiguous().view(torch.int32)
 
 
 class GlobalRanking:
-    """One magnitude-style ranking across many tensors, computed once, for any sparsity.
+    """One ranking of scores across many tensors, for any sparsity, without concatenating them.
 
-    Each tensor's scores are sorted once (per tensor: nothing is concatenated, so peak
-    memory is one tensor's sort workspace). The k-th smallest score over all tensors is then
-    found by bisection on the float32 bit pattern (monotonic for non-negative floats), each
-    step counting with searchsorted: 31 steps, exact.
+    The k-th smallest score is found by radix selection on the float32 bit pattern: a
+    histogram of the high 16 bits over every tensor (computed once, shared by every sparsity
+    level), then, per level, a histogram of the low 16 bits of the scores in the chosen bin.
+    Exact; peak extra memory is one tensor's temporaries, where concatenating needs a copy of
+    every score plus the selection's workspace.
     """
 
     def __init__(self, scores: dict[str, torch.Tensor]):
-        self.scores = {n: s.detach().float() for n, s in scores.items()}
-        self.sorted = {n: s.flatten().sort().values for n, s in self.scores.items()}
-        self.total = sum(s.numel() for s in self.sorted.values())
-        if any((s[:1] < 0).any() for s in self.sorted.values()):
-            raise ValueError("global ranking needs non-negative scores")
-
-    def _count_at_most(self, threshold: torch.Tensor, right: bool = True) -> int:
-        return sum(
-            int(torch.searchsorted(s, threshold.to(s.device), right=right)) for s in self.sorted.values()
-        )
+        self.scores = scores
+        self.total = sum(s.numel() for s in scores.values())
+        device = next(iter(scores.values())).device
+        self.high_counts = torch.zeros(1 << 15, dtype=torch.int64, device=device)
+        for s in scores.values():
+            high = _bits(s) >> 16
+            if (high < 0).any():
+                raise ValueError("global ranking needs non-negative scores")
+            self.high_counts += torch.bincount(high.flatten(), minlength=1 << 15)
+        self.high_cumulative = self.high_counts.cumsum(0)
 
     def kth_smallest(self, k: int) -> torch.Tensor:
-        lo, hi = 0, int(_bits(torch.tensor(float("inf"))))
-        while lo < hi:
-            mid = (lo + hi) // 2
-            value = torch.tensor(mid, dtype=torch.int32).view(torch.float32)
-            if self._count_at_most(value) >= k:
-                hi = mid
-            else:
-                lo = mid + 1
-        return torch.tensor(lo, dtype=torch.int32).view(torch.float32)
+        """The k-th smallest score (1-based) over all tensors."""
+        if not 1 <= k <= self.total:
+            raise ValueError(f"k={k} is outside 1..{self.total}")
+        target = torch.tensor([k], device=self.high_cumulative.device)
+        high = int(torch.searchsorted(self.high_cumulative, target))
+        rank = k - (int(self.high_cumulative[high - 1]) if high else 0)
+        low_counts = torch.zeros(1 << 16, dtype=torch.int64, device=self.high_counts.device)
+        for s in self.scores.values():
+            bits = _bits(s).flatten()
+            low_counts += torch.bincount(bits[(bits >> 16) == high] & 0xFFFF, minlength=1 << 16)
+        low = int(torch.searchsorted(low_counts.cumsum(0), torch.tensor([rank], device=low_counts.device)))
+        return torch.tensor((high << 16) | low, dtype=torch.int32).view(torch.float32)
+
+    def _count_below(self, threshold: torch.Tensor) -> int:
+        return sum(int((s.float() < threshold.to(s.device)).sum()) for s in self.scores.values())
 
     def masks(self, sparsity: float) -> dict[str, torch.Tensor]:
         k = round(sparsity * self.total)
         if k == 0:
             return {n: torch.ones_like(s, dtype=torch.bool) for n, s in self.scores.items()}
         threshold = self.kth_smallest(k)
-        ties_to_prune = k - self._count_at_most(threshold, right=False)
+        ties_to_prune = k - self._count_below(threshold)
         keep = {}
         for name, s in self.scores.items():
             t = threshold.to(s.device)
-            keep_flat = (s > t).flatten()
+            scores = s.float()
+            keep_flat = (scores > t).flatten()
             # Scores equal to the threshold: prune the first ones in a fixed order so the
             # realised sparsity is exactly k / total; keep the rest.
-            tie_idx = (s.flatten() == t).nonzero().flatten()
+            tie_idx = (scores.flatten() == t).nonzero().flatten()
             pruned_here = min(ties_to_prune, tie_idx.numel())
             keep_flat[tie_idx[pruned_here:]] = True
             ties_to_prune -= pruned_here
