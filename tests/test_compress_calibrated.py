@@ -283,7 +283,7 @@ def test_dead_inputs_are_handled():
 
 def test_calibration_windows_come_from_the_token_stream():
     tok = tiny_tokenizer()
-    stream = tok(" ".join(TEXTS))["input_ids"]
+    stream = [t for text in TEXTS for t in tok(text)["input_ids"]]
     cal = calibration_from_texts(tok, TEXTS, n_samples=5, seq_len=12, seed=3)
     assert cal.shape == (5, 12) and cal.dtype == torch.long
     text = f",{','.join(map(str, stream))},"

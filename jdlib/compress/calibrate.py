@@ -85,6 +85,7 @@ class BlockInputs:
         return block(hidden, *self.args[size], **self.kwargs[size])
 
 
+@torch.no_grad()
 def capture_block_inputs(model: nn.Module, calibration: torch.Tensor, batch_size: int = 1) -> BlockInputs:
     """The first block's inputs for each calibration batch, captured by a forward pre-hook.
 
@@ -143,7 +144,8 @@ class _InputStatistics:
             if stat is None:
                 stat = self.by_linear[name] = self._statistic(module)
             stat.add(x)
-            self._seen.append((x, stat))
+            if self._share:
+                self._seen.append((x, stat))
 
         return hook
 
@@ -251,8 +253,12 @@ def _windows(
 def calibration_from_texts(
     tokenizer: Any, texts: Iterable[str], n_samples: int, seq_len: int, seed: int = 0
 ) -> torch.Tensor:
-    """Calibration token ids (n_samples x seq_len): seeded windows of the texts joined into one stream."""
-    ids = tokenizer(" ".join(texts))["input_ids"]
+    """Calibration token ids (n_samples x seq_len): seeded windows of one stream of the tokenized texts.
+
+    Each text is tokenized on its own (with the tokenizer's special tokens, as a C4 document is)
+    and the token lists are concatenated, so windows may span texts.
+    """
+    ids = [token for text_ids in tokenizer(list(texts))["input_ids"] for token in text_ids]
     if len(ids) < seq_len:
         raise ValueError(
             f"the texts give {len(ids)} tokens, fewer than seq_len={seq_len}: pass more texts or a shorter seq_len"
