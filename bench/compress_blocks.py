@@ -6,14 +6,13 @@ jdlib does (q/k/v share one, gate/up share one), and the plain baseline with one
 It prints the ratio of the best of --repeats runs (alternating the two) and whether both gave
 the same weights.
 
-Run from the repository root, for example on CPU with small shapes:
-    python -m bench.compress_blocks --hidden 256 --intermediate 688 --heads 4 --samples 8 --seq-len 128 --out bench.json
+    python bench/compress_blocks.py --out compress_blocks.json     # Llama-7B shapes, on the GPU if there is one
+    python bench/compress_blocks.py --hidden 256 --intermediate 688 --heads 4 --samples 8 --seq-len 128  # CPU
 """
 from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 
 import torch
@@ -24,6 +23,7 @@ from jdlib.compress import prunable_weights, quantize
 from jdlib.compress.sparsegpt import prune_sparsegpt
 from jdlib.compress.wanda import prune_wanda
 from jdlib.models import restore, snapshot
+from jdlib.results import device_name
 
 METHODS = ("wanda", "sparsegpt", "gptq")
 
@@ -40,17 +40,10 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--sparsity", type=float, default=0.5)
     p.add_argument("--bits", type=int, default=4)
     p.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--repeats", type=int, default=3, help="runs of each variant; the fastest counts")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="write the results as JSON to this path")
     return p.parse_args()
-
-
-def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
 
 
 def build_model(args: argparse.Namespace, device: torch.device) -> LlamaForCausalLM:
@@ -76,7 +69,7 @@ def run(method: str, model: torch.nn.Module, calibration: torch.Tensor, args, sh
 
 def main() -> None:
     args = parse_args()
-    device = torch.device(args.device)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model = build_model(args, device)
     dense = snapshot(model)
     generator = torch.Generator().manual_seed(args.seed)
@@ -101,7 +94,7 @@ def main() -> None:
     restore(model, dense)
 
     header = {
-        "device": device_name(device), "dtype": str(next(model.parameters()).dtype).removeprefix("torch."),
+        "device": device_name(), "dtype": str(next(model.parameters()).dtype).removeprefix("torch."),
         "torch": torch.__version__, "transformers": transformers.__version__,
         "blocks": args.blocks, "hidden": args.hidden, "intermediate": args.intermediate, "heads": args.heads,
         "samples": args.samples, "seq_len": args.seq_len, "sparsity": args.sparsity, "bits": args.bits,
