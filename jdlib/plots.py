@@ -7,11 +7,15 @@ import pandas as pd
 
 
 def normalised_performance(norm: pd.DataFrame, level: str, difficulty, level_label: str | None = None,
-                           x: str = "sparsity", x_label: str = "sparsity") -> plt.Figure:
+                           x: str = "sparsity", x_label: str = "sparsity", across_tasks: bool = False) -> plt.Figure:
     """A panel per task (columns) and pattern family (rows), a line per difficulty level.
 
-    Lines are coloured from easy (light) to hard (dark); the band spans the seeds.
+    Lines are coloured from easy (light) to hard (dark); the band spans the seeds. With
+    `across_tasks` the levels are tasks (Setting 5), all in one panel per family.
     """
+    names = dict(zip(norm[level], norm["task"].str.split("/").str[-1])) if across_tasks else {}
+    if across_tasks:
+        norm = norm.assign(task="all tasks")
     tasks = list(dict.fromkeys(norm["task"]))
     families = [f for f in ("unstructured", "N:M") if f in set(norm["family"])]
     fig, axes = plt.subplots(len(families), len(tasks), figsize=(4.2 * len(tasks), 3.4 * len(families)),
@@ -26,7 +30,7 @@ def normalised_performance(norm: pd.DataFrame, level: str, difficulty, level_lab
                 curve = panel[panel[level] == value].groupby(x)["normalised"].agg(["mean", "min", "max"])
                 if curve.empty:
                     continue
-                ax.plot(curve.index, curve["mean"], "o-", color=colour, label=f"{level_label or level} {value:g}")
+                ax.plot(curve.index, curve["mean"], "o-", color=colour, label=(f"{names[value]}, " if names else "") + f"{level_label or level} {value:g}")
                 ax.fill_between(curve.index, curve["min"], curve["max"], color=colour, alpha=0.15)
             ax.axhline(1.0, color="grey", lw=0.8, ls="--")
             ax.set_title(f"{task.split('/')[-1]} ({family})", fontsize=10)

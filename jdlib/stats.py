@@ -79,13 +79,15 @@ def _slope_difficulty_rho(g: pd.DataFrame, level: str, difficulty, x: str) -> fl
 
 
 def difficulty_trend(norm: pd.DataFrame, level: str, difficulty, x: str = "sparsity",
-                     n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+                     n_boot: int = 1000, seed: int = 0, across_tasks: bool = False) -> pd.DataFrame:
     """Does the slope grow with difficulty? Spearman(difficulty, Theil-Sen slope) per task, family,
     method and transfer, with a 95% bootstrap CI over seeds (needs two seeds or more, and a
-    verdict needs at least MIN_LEVELS difficulty levels)."""
+    verdict needs at least MIN_LEVELS difficulty levels). With `across_tasks` the levels are
+    tasks (Setting 5) and the trend is taken over all of them at once."""
     rng = np.random.default_rng(seed)
     rows = []
-    for keys, g in norm.groupby(["task", "family", "method", "transfer"], sort=True):
+    by = ["family", "method", "transfer"] if across_tasks else ["task", "family", "method", "transfer"]
+    for keys, g in norm.groupby(by, sort=True):
         rho = _slope_difficulty_rho(g, level, difficulty, x)
         seeds = g["seed"].unique()
         low = high = np.nan
@@ -99,7 +101,7 @@ def difficulty_trend(norm: pd.DataFrame, level: str, difficulty, x: str = "spars
             boot = boot[~np.isnan(boot)]
             if len(boot):
                 low, high = np.percentile(boot, [2.5, 97.5])
-        rows.append(dict(zip(["task", "family", "method", "transfer"], keys), rho=rho, rho_low=low, rho_high=high,
+        rows.append(dict(zip(by, keys), rho=rho, rho_low=low, rho_high=high,
                          levels=g[level].nunique(), seeds=len(seeds),
                          verdict=verdict(low, high) if g[level].nunique() >= MIN_LEVELS else "inconclusive"))
     return pd.DataFrame(rows)

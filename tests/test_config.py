@@ -50,3 +50,10 @@ def test_scalars_become_lists():
 @pytest.mark.parametrize("params", ["ci", "quick", "full", "paper"])
 def test_every_params_file_validates(params):
     assert load("setting1", params).tasks
+
+
+def test_setting5_checks_the_rater_and_that_tasks_have_human_scores():
+    with pytest.raises(ConfigError, match="rater='crowd'.*average, expert"):
+        load("setting5", "ci", rater="crowd")
+    with pytest.raises(ConfigError, match="hinglish_toxicity.*no average human rater score"):
+        load("setting5", "ci", tasks=["bigbench/navigate", "bigbench/hinglish_toxicity"])

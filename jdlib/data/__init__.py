@@ -13,6 +13,14 @@ def load_task(name: str, seed: int = 0) -> Task:
     return hub.load(name)
 
 
+def human_scores(name: str) -> dict[str, float]:
+    """Human rater scores of a task (0-100): BIG-bench's average and expert raters, or the paper's."""
+    source, _, task = name.partition("/")
+    if source == "bigbench":
+        return bigbench.human_baseline(task, bigbench.preferred_metric(task))
+    return hub.HUMAN.get(name, {})
+
+
 def check_task_name(name: str) -> None:
     """Raise a ValueError naming the allowed values when `name` is not a known task."""
     source, _, task = name.partition("/")
@@ -24,4 +32,4 @@ def check_task_name(name: str) -> None:
         raise ValueError(f"task={name!r} is not known: use bigbench/<task> or one of {', '.join(sorted(hub.SOURCES))}")
 
 
-__all__ = ["Task", "load_task", "check_task_name"]
+__all__ = ["Task", "load_task", "check_task_name", "human_scores"]

@@ -47,6 +47,10 @@ def _raw(name: str) -> dict:
     return raw
 
 
+def preferred_metric(name: str) -> str:
+    return _raw(name).get("preferred_score", "multiple_choice_grade")
+
+
 def human_baseline(name: str, metric: str) -> dict[str, float]:
     scores = human_scores()
     task = name.split("/")[0]
@@ -84,7 +88,6 @@ def load(name: str, seed: int = 0, validation_fraction: float = 0.2) -> Task:
         metric = "accuracy"
     n_val = max(1, round(validation_fraction * len(records)))
     split = {"validation": records[:n_val], "train": records[n_val:]}
-    preferred = raw.get("preferred_score", "multiple_choice_grade")
     return Task(f"bigbench/{name}", kind, datasets.Dataset.from_list(split["train"]),
                 datasets.Dataset.from_list(split["validation"]), metric, labels,
-                human_baseline(name, preferred), raw.get("task_prefix", ""))
+                human_baseline(name, preferred_metric(name)), raw.get("task_prefix", ""))
