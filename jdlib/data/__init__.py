@@ -1,7 +1,7 @@
 """Tasks: BIG-bench (embedded scale) and hub datasets (paper scale), one `Task` view."""
 from __future__ import annotations
 
-from . import bigbench, hub
+from . import bigbench, hub, paper_qa
 from .task import Task
 
 
@@ -10,6 +10,8 @@ def load_task(name: str, seed: int = 0) -> Task:
     source, _, task = name.partition("/")
     if source == "bigbench" and task:
         return bigbench.load(task, seed=seed)
+    if paper_qa.is_known(name):
+        return paper_qa.load(name)
     return hub.load(name)
 
 
@@ -28,8 +30,9 @@ def check_task_name(name: str) -> None:
         if task not in bigbench.available():
             raise ValueError(f"task={name!r}: no BIG-bench JSON task {task!r}; available: bigbench/<one of "
                              f"{', '.join(bigbench.available())}>")
-    elif name not in hub.SOURCES:
-        raise ValueError(f"task={name!r} is not known: use bigbench/<task> or one of {', '.join(sorted(hub.SOURCES))}")
+    elif name not in hub.SOURCES and not paper_qa.is_known(name):
+        raise ValueError(f"task={name!r} is not known: use bigbench/<task>, mmlu, mmlu/<subject>, trivia_qa, "
+                         f"freebase_qa or one of {', '.join(sorted(hub.SOURCES))}")
 
 
 __all__ = ["Task", "load_task", "check_task_name", "human_scores"]

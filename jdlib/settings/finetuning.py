@@ -2,15 +2,13 @@
 mode on (a fraction of) a task, evaluate. Shared by Setting 1, Setting 5 and the ablations."""
 from __future__ import annotations
 
-import torch
-
-from ..compress import magnitude_ranking, prune
 from ..compress.masks import Masks, parse_pattern
 from ..data import load_task
 from ..difficulty import subsample
 from ..evaluate import evaluate
 from ..models import load_model, restore, snapshot
 from ..train import finetune, init_head
+from .compressed import CompressedWeights
 
 DENSE = {"transfer": "dense", "method": "none", "pattern": "dense", "sparsity": 0.0}
 
@@ -45,26 +43,11 @@ class FinetuneRunner:
         self.loaded = load_model(config.model, head="classification", num_labels=self.task.num_labels,
                                  device=config.device)
         self.pretrained = snapshot(self.loaded.model)
-        self.ranking = None
-        self.compressed: dict[tuple, tuple[Masks, dict]] = {}
+        self.compressed = CompressedWeights(self.loaded.model, config.scope)
         self.task_name = task_name
 
     def _compress(self, method: str, pattern: str, sparsity: float) -> Masks:
-        key = (method, pattern, sparsity)
-        if key not in self.compressed:
-            model = self.loaded.model
-            if method == "magnitude" and self.ranking is None:
-                self.ranking = magnitude_ranking(model)
-            masks, _ = prune(model, method=method, sparsity=sparsity, pattern=pattern, scope=self.config.scope,
-                             ranking=self.ranking if method == "magnitude" else None)
-            params = dict(model.named_parameters())
-            self.compressed[key] = (masks, {n: params[n].detach().clone() for n in masks.keep})
-        masks, weights = self.compressed[key]
-        with torch.no_grad():
-            params = dict(self.loaded.model.named_parameters())
-            for name, w in weights.items():
-                params[name].copy_(w)
-        return masks
+        return self.compressed.apply(method, pattern, sparsity)
 
     def __call__(self, cell: dict) -> dict:
         if cell["task"] != self.task_name:

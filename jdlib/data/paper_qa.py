@@ -1,0 +1,130 @@
+"""The paper's decoder tasks from the Hugging Face hub (needs internet): MMLU, TriviaQA, FreebaseQA.
+
+Names and views (columns of the common `Task`):
+
+- "mmlu" (all 57 subjects) or "mmlu/<subject>": cais/mmlu; multiple choice with `text`
+  (question), `options` (the four choices), `label`, `subject`. The dev split (5 questions per
+  subject, the source of MMLU's few-shot demonstrations) is `train`; the test split is
+  `validation`.
+- "trivia_qa": mandarjoshi/trivia_qa, config "rc" (reading comprehension: questions with
+  evidence documents); generation with `text` (question), `answers` (the answer's aliases)
+  and, in `validation` (TriviaQA's validation split, whose answers are public), `context`: the
+  first Wikipedia evidence document, else the first web search result.
+- "freebase_qa": FreebaseQA (the parquet conversion of its hub dataset); generation with
+  `text` (the raw question) and `answers` (every answer name of every parse); `validation` is
+  its evaluation split (named "test" on the hub).
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import datasets
+
+from .task import Task
+
+MMLU_ID = "cais/mmlu"
+TRIVIA_QA_ID, TRIVIA_QA_CONFIG = "mandarjoshi/trivia_qa", "rc"
+# The hub's FreebaseQA is a loading script, which datasets>=3 no longer runs; the hub keeps an
+# automatic parquet conversion of it on this revision.
+FREEBASE_QA_ID, FREEBASE_QA_REVISION = "KelvinJiang/freebase_qa", "refs/convert/parquet"
+
+MMLU_SUBJECTS = (
+    "abstract_algebra", "anatomy", "astronomy", "business_ethics", "clinical_knowledge", "college_biology",
+    "college_chemistry", "college_computer_science", "college_mathematics", "college_medicine", "college_physics",
+    "computer_security", "conceptual_physics", "econometrics", "electrical_engineering", "elementary_mathematics",
+    "formal_logic", "global_facts", "high_school_biology", "high_school_chemistry", "high_school_computer_science",
+    "high_school_european_history", "high_school_geography", "high_school_government_and_politics",
+    "high_school_macroeconomics", "high_school_mathematics", "high_school_microeconomics", "high_school_physics",
+    "high_school_psychology", "high_school_statistics", "high_school_us_history", "high_school_world_history",
+    "human_aging", "human_sexuality", "international_law", "jurisprudence", "logical_fallacies", "machine_learning",
+    "management", "marketing", "medical_genetics", "miscellaneous", "moral_disputes", "moral_scenarios", "nutrition",
+    "philosophy", "prehistory", "professional_accounting", "professional_law", "professional_medicine",
+    "professional_psychology", "public_relations", "security_studies", "sociology", "us_foreign_policy", "virology",
+    "world_religions",
+)
+SOURCES = ("mmlu", "trivia_qa", "freebase_qa")
+
+
+def names() -> list[str]:
+    return ["mmlu", *(f"mmlu/{s}" for s in MMLU_SUBJECTS), "trivia_qa", "freebase_qa"]
+
+
+def is_known(name: str) -> bool:
+    return name in names()
+
+
+def _hub(*args, **kwargs) -> datasets.DatasetDict:
+    try:
+        return datasets.load_dataset(*args, **kwargs)
+    except (ConnectionError, OSError, ValueError) as err:
+        raise OSError(f"could not load {args} from the Hugging Face hub ({err}); the paper-scale tasks "
+                      "need internet, or a datasets cache filled on a machine that has it") from None
+
+
+def _mmlu(name: str) -> Task:
+    subject = name.partition("/")[2] or "all"
+    raw = _hub(MMLU_ID, subject)
+
+    def view(split: datasets.Dataset) -> datasets.Dataset:
+        return split.map(lambda e: {"text": e["question"], "options": list(e["choices"]), "label": int(e["answer"]),
+                                    "subject": e["subject"] or subject},
+                         remove_columns=split.column_names)
+
+    return Task(name, "multiple_choice", view(raw["dev"]), view(raw["test"]), "accuracy")
+
+
+def _aliases(answer: dict) -> list[str]:
+    found = [answer.get("value") or "", *(answer.get("aliases") or [])]
+    return [a for a in dict.fromkeys(found) if a]
+
+
+def _first(texts: Iterable[str] | None) -> str:
+    return next((t for t in texts or [] if t and t.strip()), "")
+
+
+def _trivia_qa(name: str) -> Task:
+    raw = _hub(TRIVIA_QA_ID, TRIVIA_QA_CONFIG)
+
+    def with_context(e: dict) -> dict:
+        context = _first(e["entity_pages"]["wiki_context"]) or _first(e["search_results"]["search_context"])
+        return {"text": e["question"], "answers": _aliases(e["answer"]), "context": context}
+
+    train = raw["train"].map(lambda e: {"text": e["question"], "answers": _aliases(e["answer"])},
+                             remove_columns=raw["train"].column_names)
+    validation = raw["validation"].map(with_context, remove_columns=raw["validation"].column_names)
+    return Task(name, "generation", train, validation, "exact_match")
+
+
+def _answer_names(parses) -> list[str]:
+    """Every answer name in FreebaseQA's Parses, whether stored as a list of parses or as the
+    columnar dict of lists that `datasets` makes of a sequence of structs."""
+    if isinstance(parses, dict):
+        parses = [dict(zip(parses, values)) for values in zip(*parses.values())] if parses else []
+    out = []
+    for parse in parses:
+        answers = parse.get("Answers") or []
+        if isinstance(answers, dict):
+            answers = [dict(zip(answers, values)) for values in zip(*answers.values())] if answers else []
+        for answer in answers:
+            found = answer.get("AnswersName") or []
+            out += [n for group in found for n in ([group] if isinstance(group, str) else group)]
+    return [a for a in dict.fromkeys(out) if a]
+
+
+def _freebase_qa(name: str) -> Task:
+    raw = _hub(FREEBASE_QA_ID, revision=FREEBASE_QA_REVISION)
+
+    def view(split: datasets.Dataset) -> datasets.Dataset:
+        return split.map(lambda e: {"text": e["RawQuestion"], "answers": _answer_names(e["Parses"])},
+                         remove_columns=split.column_names)
+
+    evaluation = "test" if "test" in raw else "validation"
+    return Task(name, "generation", view(raw["train"]), view(raw[evaluation]), "exact_match")
+
+
+def load(name: str) -> Task:
+    if not is_known(name):
+        raise ValueError(f"task={name!r} is not a paper QA task; use one of mmlu, mmlu/<subject>, trivia_qa, "
+                         "freebase_qa")
+    source = name.partition("/")[0]
+    return {"mmlu": _mmlu, "trivia_qa": _trivia_qa, "freebase_qa": _freebase_qa}[source](name)

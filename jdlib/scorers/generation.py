@@ -1,0 +1,124 @@
+"""Open-ended answers: greedy generation, scored by exact match, lenient containment and F1.
+
+- exact match (strict): the normalised prediction equals a normalised gold alias; the
+  normalisation is SQuAD's (lowercase, strip punctuation, the articles a/an/the and extra
+  whitespace);
+- lenient: a normalised gold alias is contained in the normalised prediction (the paper's
+  lenient exact match, for answers a chat model wraps in a sentence);
+- F1: SQuAD's token F1, the maximum over the gold aliases.
+"""
+from __future__ import annotations
+
+import collections
+import re
+import string
+from collections.abc import Sequence
+
+import torch
+
+from ..models import LoadedModel
+
+STOP = ("\n",)  # generation ends at the first newline, as lm-evaluation-harness's QA tasks do
+
+
+def normalize_answer(text: str) -> str:
+    """SQuAD's answer normalisation."""
+    text = text.lower()
+    text = "".join(ch for ch in text if ch not in set(string.punctuation))
+    text = re.sub(r"\b(a|an|the)\b", " ", text)
+    return " ".join(text.split())
+
+
+def exact_match(prediction: str, answers: Sequence[str]) -> float:
+    pred = normalize_answer(prediction)
+    return float(any(pred == normalize_answer(a) for a in answers))
+
+
+def lenient_match(prediction: str, answers: Sequence[str]) -> float:
+    pred = normalize_answer(prediction)
+    return float(any(gold and _contains(pred, gold) for gold in map(normalize_answer, answers)))
+
+
+def _contains(text: str, phrase: str) -> bool:
+    """`phrase` occurs in `text` as whole words ("paris" is in "it is paris", not in "comparison")."""
+    return f" {phrase} " in f" {text} "
+
+
+def f1_score(prediction: str, answers: Sequence[str]) -> float:
+    pred = normalize_answer(prediction).split()
+    best = 0.0
+    for answer in answers:
+        gold = normalize_answer(answer).split()
+        if not pred or not gold:
+            best = max(best, float(pred == gold))
+            continue
+        common = sum((collections.Counter(pred) & collections.Counter(gold)).values())
+        if common:
+            precision, recall = common / len(pred), common / len(gold)
+            best = max(best, 2 * precision * recall / (precision + recall))
+    return best
+
+
+def answer_metrics(predictions: Sequence[str], answers: Sequence[Sequence[str]]) -> dict[str, float]:
+    """Mean exact match (strict), lenient match and F1 over examples."""
+    n = len(predictions)
+    if n != len(answers) or n == 0:
+        raise ValueError(f"{n} predictions for {len(answers)} answer lists")
+    return {"exact_match": sum(map(exact_match, predictions, answers)) / n,
+            "exact_match_lenient": sum(map(lenient_match, predictions, answers)) / n,
+            "f1": sum(map(f1_score, predictions, answers)) / n}
+
+
+ANSWER_METRICS = ("exact_match", "exact_match_lenient", "f1")
+
+
+class Generator:
+    """Greedy answers of a decoder for the weights it holds, each distinct prompt generated once."""
+
+    def __init__(self, loaded: LoadedModel, max_new_tokens: int = 16, batch_size: int = 16,
+                 max_length: int = 2048, stop: Sequence[str] = STOP):
+        if loaded.kind != "decoder":
+            raise ValueError(f"generation needs a decoder; {loaded.name} is an {loaded.kind}")
+        self.loaded = loaded
+        self.max_new_tokens = max_new_tokens
+        self.batch_size = batch_size
+        self.max_length = max_length
+        self.stop = tuple(stop)
+        self.memo: dict[str, str] = {}
+
+    def _cut(self, text: str) -> str:
+        for s in self.stop:
+            text = text.split(s)[0]
+        return text.strip()
+
+    @torch.no_grad()
+    def _generate(self, prompts: list[str]) -> list[str]:
+        model, tok = self.loaded.model, self.loaded.tokenizer
+        model.eval()
+        device = next(model.parameters()).device
+        bos = [tok.bos_token_id] if tok.bos_token_id is not None else []
+        budget = self.max_length - self.max_new_tokens
+        encoded = [(bos + tok(p, add_special_tokens=False)["input_ids"])[-budget:] for p in prompts]
+        order = sorted(range(len(prompts)), key=lambda i: -len(encoded[i]))
+        answers: dict[int, str] = {}
+        pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start:start + self.batch_size]
+            width = max(len(encoded[i]) for i in idx)
+            ids = torch.full((len(idx), width), pad, dtype=torch.long)
+            mask = torch.zeros((len(idx), width), dtype=torch.long)
+            for row, i in enumerate(idx):  # left padding: every prompt ends where generation starts
+                ids[row, width - len(encoded[i]):] = torch.tensor(encoded[i])
+                mask[row, width - len(encoded[i]):] = 1
+            out = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device), do_sample=False,
+                                 max_new_tokens=self.max_new_tokens, pad_token_id=pad,
+                                 eos_token_id=tok.eos_token_id)
+            for row, i in enumerate(idx):
+                answers[i] = self._cut(tok.decode(out[row, width:], skip_special_tokens=True))
+        return [answers[i] for i in range(len(prompts))]
+
+    def __call__(self, prompts: Sequence[str]) -> list[str]:
+        missing = list(dict.fromkeys(p for p in prompts if p not in self.memo))
+        if missing:
+            self.memo.update(zip(missing, self._generate(missing)))
+        return [self.memo[p] for p in prompts]

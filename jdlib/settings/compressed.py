@@ -1,0 +1,61 @@
+"""Compressed versions of one model's pre-trained weights, made once per setting of the
+compressor and cached, shared by the fine-tuning and the no-fine-tuning runners."""
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+
+import torch
+from torch import nn
+
+from ..compress import CALIBRATED, magnitude_ranking, prune
+from ..compress.masks import Masks
+
+
+class CompressedWeights:
+    """Compressed pre-trained weights of `model`, cached per (method, pattern, sparsity[, extra]).
+
+    `apply` must be called while the model holds its pre-trained weights (restore them first):
+    the first call for a key compresses the model in place and keeps a copy of the compressed
+    weights; later calls copy that back. The magnitude ranking of the pre-trained weights is
+    computed once and every magnitude level is derived from it. `max_cached` bounds how many
+    compressed copies are kept (None: all; 1 suits a large model whose cells are run grouped
+    by compression).
+    """
+
+    def __init__(self, model: nn.Module, scope: str, max_cached: int | None = None):
+        self.model = model
+        self.scope = scope
+        self.max_cached = max_cached
+        self.ranking = None
+        self.cache: OrderedDict[tuple, tuple[Masks, dict[str, torch.Tensor]]] = OrderedDict()
+
+    def apply(self, method: str, pattern: str, sparsity: float, calibration: Callable[[], torch.Tensor] | None = None,
+              extra: tuple[Hashable, ...] = ()) -> Masks:
+        """Put the compressed weights into the model and return their masks.
+
+        `calibration` makes the calibration token ids for Wanda and SparseGPT (called only
+        when they compress); `extra` adds what else the result depends on (the calibration
+        data's source, say) to the cache key.
+        """
+        key = (method, pattern, sparsity, *extra)
+        if key not in self.cache:
+            if method == "magnitude" and self.ranking is None:
+                self.ranking = magnitude_ranking(self.model)
+            if method in CALIBRATED and calibration is None:
+                raise ValueError(f"method={method!r} needs calibration data")
+            masks, _ = prune(self.model, method=method, sparsity=sparsity, pattern=pattern, scope=self.scope,
+                             calibration=calibration() if method in CALIBRATED else None,
+                             ranking=self.ranking if method == "magnitude" else None)
+            params = dict(self.model.named_parameters())
+            self.cache[key] = (masks, {n: params[n].detach().clone() for n in masks.keep})
+            while self.max_cached is not None and len(self.cache) > self.max_cached:
+                self.cache.popitem(last=False)
+            return masks
+        self.cache.move_to_end(key)
+        masks, weights = self.cache[key]
+        with torch.no_grad():
+            params = dict(self.model.named_parameters())
+            for name, w in weights.items():
+                params[name].copy_(w)
+        return masks
