@@ -11,9 +11,15 @@ from .results import ResultsStore, cell_key, provenance
 
 
 def run_grid(setting: str, cells: list[dict], run_cell: Callable[[dict], dict], store: ResultsStore,
-             progress: bool = True) -> pd.DataFrame:
-    """Run every cell not yet in `store`, writing one row as each finishes; return all the grid's rows."""
-    keys = [cell_key({"setting": setting, **cell}) for cell in cells]
+             progress: bool = True, key_setting: str | None = None) -> pd.DataFrame:
+    """Run every cell not yet in `store`, writing one row as each finishes; return all the grid's rows.
+
+    Rows are labelled `setting`; a cell's key hashes `key_setting` (default `setting`) with its
+    config, so a sweep that reruns another setting's cells (the true-gem ablation reruns Setting
+    1 and 5 cells with more transfer modes) passes that setting's name and shares its rows. A
+    shared row keeps the label of the sweep that ran it first.
+    """
+    keys = [cell_key({"setting": key_setting or setting, **cell}) for cell in cells]
     done = store.keys()
     todo = [(k, c) for k, c in zip(keys, cells) if k not in done]
     bar = tqdm(todo, desc=f"{setting}: {len(todo)} of {len(cells)} cells to run", disable=not progress)
