@@ -30,6 +30,10 @@ def difficulty(fraction: float) -> float:
     return 1.0 - fraction
 
 
+def cells(config: Setting1Config) -> list[dict]:
+    """Fraction x the fine-tuning cells (task x seed x dense baseline and transfer x compression)."""
+    return [{**cell, "fraction": fraction} for fraction in config.fractions for cell in transfer_cells(config)]
+
+
 def run(config: Setting1Config, progress: bool = True) -> pd.DataFrame:
-    cells = [{**cell, "fraction": fraction} for fraction in config.fractions for cell in transfer_cells(config)]
-    return run_grid(config.setting, cells, FinetuneRunner(config), ResultsStore(config.store_path), progress)
+    return run_grid(config.setting, cells(config), FinetuneRunner(config), ResultsStore(config.store_path), progress)
