@@ -49,17 +49,26 @@ class FinetuneRunner:
     def _compress(self, method: str, pattern: str, sparsity: float) -> Masks:
         return self.compressed.apply(method, pattern, sparsity)
 
-    def __call__(self, cell: dict) -> dict:
+    def fine_tune(self, cell: dict) -> dict:
+        """Fine-tune the cell's model in place (left in `self.loaded.model`); return what the run records."""
         if cell["task"] != self.task_name:
             self._load(cell["task"])
         restore(self.loaded.model, self.pretrained)
         masks = None if cell["transfer"] == "dense" else self._compress(cell["method"], cell["pattern"], cell["sparsity"])
+        if cell["transfer"] == "dense_freeze":
+            # The masks only say which weights to freeze: the model starts unpruned, so they are
+            # held at their pre-trained values, not at the compressed ones (zero).
+            restore(self.loaded.model, self.pretrained)
         init_head(self.loaded, cell["seed"])
         train = subsample(self.task.train, cell.get("fraction", 1.0), seed=cell["seed"])
         losses = finetune(self.loaded, train, cell["transfer"], masks, epochs=cell["epochs"],
                           batch_size=cell["batch_size"], lr=cell["lr"], max_length=cell["max_length"],
                           seed=cell["seed"], progress=False)
+        return {"train_examples": len(train), "final_train_loss": losses[-1] if losses else None,
+                "realised_sparsity": masks.sparsity if masks else 0.0}
+
+    def __call__(self, cell: dict) -> dict:
+        run = self.fine_tune(cell)
         metrics = evaluate(self.loaded, self.task.validation, max_length=cell["max_length"])
-        metrics.update(train_examples=len(train), final_train_loss=losses[-1] if losses else None,
-                       realised_sparsity=masks.sparsity if masks else 0.0)
+        metrics.update(run)
         return metrics
