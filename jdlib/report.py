@@ -5,6 +5,11 @@ import numpy as np
 import pandas as pd
 
 
+def level_label(value) -> str:
+    """A difficulty level as text: numbers compactly (0.25, 100), names as they are (factoid)."""
+    return f"{value:g}" if isinstance(value, (int, float, np.number)) else str(value)
+
+
 def setting_findings(prefix: str, norm: pd.DataFrame, table: pd.DataFrame, trend: pd.DataFrame,
                      level: str, difficulty) -> dict[str, object]:
     """Glue-ready values: how often the drop grows with sparsity, and with difficulty."""
@@ -23,7 +28,19 @@ def setting_findings(prefix: str, norm: pd.DataFrame, table: pd.DataFrame, trend
         f"{prefix}_drop_hardest": float(top[top[level] == hardest]["drop"].mean()),
         f"{prefix}_drop_easiest": float(top[top[level] == easiest]["drop"].mean()),
         f"{prefix}_top_sparsity": float(norm["sparsity"].max()),
-        f"{prefix}_hardest": f"{hardest:g}",
-        f"{prefix}_easiest": f"{easiest:g}",
+        f"{prefix}_hardest": level_label(hardest),
+        f"{prefix}_easiest": level_label(easiest),
         f"{prefix}_verdicts": sentence,
     }
+
+
+def gap_findings(prefix: str, gap: pd.DataFrame) -> dict[str, object]:
+    """Glue-ready values of `stats.slope_gap`: the mean hardest-minus-easiest slope and a sentence."""
+    verdicts = gap["verdict"].value_counts().to_dict()
+    combos = len(gap)
+    sentence = (f"Comparing the hardest level with the easiest in {combos} task/pattern combination"
+                f"{'s' if combos != 1 else ''}, the drop is steeper at the hardest level (95% bootstrap CI over seeds "
+                f"above zero) in {verdicts.get('holds', 0)}, shallower in {verdicts.get('fails', 0)} and "
+                f"indistinguishable in {verdicts.get('inconclusive', 0)}.")
+    return {f"{prefix}_gap": float(np.nanmean(gap["gap"])) if combos else float("nan"),
+            f"{prefix}_gap_verdicts": sentence}

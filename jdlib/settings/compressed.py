@@ -18,9 +18,10 @@ class CompressedWeights:
     `apply` must be called while the model holds its pre-trained weights (restore them first):
     the first call for a key compresses the model in place and keeps a copy of the compressed
     weights; later calls copy that back. The magnitude ranking of the pre-trained weights is
-    computed once and every magnitude level is derived from it. `max_cached` bounds how many
-    compressed copies are kept (None: all; 1 suits a large model whose cells are run grouped
-    by compression).
+    computed once and every global unstructured magnitude level is derived from it (the other
+    scopes and N:M select within each matrix or group and need no ranking). `max_cached` bounds
+    how many compressed copies are kept (None: all; 0: none, for a model too large to copy,
+    whose cells are then run grouped by compression).
     """
 
     def __init__(self, model: nn.Module, scope: str, max_cached: int | None = None):
@@ -40,17 +41,19 @@ class CompressedWeights:
         """
         key = (method, pattern, sparsity, *extra)
         if key not in self.cache:
-            if method == "magnitude" and self.ranking is None:
+            ranked = method == "magnitude" and self.scope == "global" and pattern == "unstructured"
+            if ranked and self.ranking is None:
                 self.ranking = magnitude_ranking(self.model)
             if method in CALIBRATED and calibration is None:
                 raise ValueError(f"method={method!r} needs calibration data")
             masks, _ = prune(self.model, method=method, sparsity=sparsity, pattern=pattern, scope=self.scope,
                              calibration=calibration() if method in CALIBRATED else None,
-                             ranking=self.ranking if method == "magnitude" else None)
-            params = dict(self.model.named_parameters())
-            self.cache[key] = (masks, {n: params[n].detach().clone() for n in masks.keep})
-            while self.max_cached is not None and len(self.cache) > self.max_cached:
-                self.cache.popitem(last=False)
+                             ranking=self.ranking if ranked else None)
+            if self.max_cached != 0:
+                params = dict(self.model.named_parameters())
+                self.cache[key] = (masks, {n: params[n].detach().clone() for n in masks.keep})
+                while self.max_cached is not None and len(self.cache) > self.max_cached:
+                    self.cache.popitem(last=False)
             return masks
         self.cache.move_to_end(key)
         masks, weights = self.cache[key]

@@ -1,0 +1,114 @@
+"""Setting 3, context length: a question answered with x% of its context passage around the
+answer, down to none (closed book); less context is harder.
+
+Embedded (BIG-bench disfl_qa; the input holds a question and a "context:" paragraph, the target
+is a span of it): the candidates are the question's answer and `candidates` - 1 answers of
+other questions of the task (seeded, the same at every level for a seed); the encoder picks
+the candidate closest to the embedding of the question followed by the context window (the
+question alone when closed book).
+Paper: a decoder (Vicuna-7B) on TriviaQA (rc) answers by greedy generation after the window;
+exact match (strict, and the paper's lenient containment) and F1 against the answer's aliases.
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from ..config import ConfigError
+from ..data import Task
+from ..difficulty import answer_span, context_window
+from ..scorers.embedding import choose_among
+from ..scorers.prompts import answer_prompt
+from .nofinetune import NoFinetuneConfig, check_levels, run_setting, sample
+
+LEVEL = "context"
+UNANSWERABLE = "unknown"  # BIG-bench's disfl_qa (from SQuAD 2.0) marks unanswerable questions with this target
+
+
+@dataclass
+class Setting3Config(NoFinetuneConfig):
+    context: list[float] = field(default_factory=lambda: [0, 20, 60, 100])  # % of the context; 0: closed book
+    candidates: int = 10  # encoder: answers ranked per question (the gold one and distractors)
+    max_context_words: int | None = None  # the passage: at most this many words around the answer (None: all)
+
+    LIST_FIELDS = NoFinetuneConfig.LIST_FIELDS + ("context",)
+
+    def validate(self) -> None:
+        super().validate()
+        check_levels("context", self.context, lambda p: isinstance(p, (int, float)) and 0 <= p <= 100,
+                     "percentages in [0, 100] (0: closed book)")
+        if not isinstance(self.candidates, int) or self.candidates < 2:
+            raise ConfigError(f"candidates={self.candidates!r} is not valid: use an integer of at least 2")
+        if self.max_context_words is not None and (not isinstance(self.max_context_words, int)
+                                                   or self.max_context_words < 1):
+            raise ConfigError(f"max_context_words={self.max_context_words!r} is not valid: use a positive integer "
+                              "or null (the whole passage)")
+
+    def cell_common(self) -> dict:
+        return {**super().cell_common(), "candidates": self.candidates, "max_context_words": self.max_context_words}
+
+
+def difficulty(context: float) -> float:
+    """Less context is harder; no context (closed book) is hardest."""
+    return -float(context)
+
+
+def passages(task: Task, max_words: int | None = None) -> list[dict]:
+    """(question, context, answers, answer) rows whose answer occurs in the context.
+
+    The context is the task's `context` column, else the part of the input after "context:"
+    (disfl_qa); `answer` is the first gold alias found in it; `max_words` cuts the passage to
+    that many words around the answer (TriviaQA's documents run to thousands of words).
+    """
+    rows = []
+    for r in task.validation:
+        if r.get("context"):
+            question, context = r["text"], r["context"]
+        else:
+            question, found, context = r["text"].partition("context:")
+            if not found:
+                raise ValueError(f"{task.name}: an input has no context (no 'context' column, no 'context:' marker)")
+        answer = next((a for a in r["answers"] if a.strip() and a.strip().lower() != UNANSWERABLE
+                       and answer_span(context, a)), None)
+        if answer is None:
+            continue
+        if max_words is not None and len(context.split()) > max_words:
+            context = context_window(context, answer, 100 * max_words / len(context.split()))
+        rows.append({"question": question.strip(), "context": context, "answers": list(r["answers"]),
+                     "answer": answer})
+    if not rows:
+        raise ValueError(f"{task.name}: no question has its answer in its context")
+    return rows
+
+
+def score(runner, cell: dict) -> dict:
+    config, task, percent = runner.config, runner.task(cell["task"]), cell[LEVEL]
+    everything = runner.derived(("passages", task.name, cell["max_context_words"]),
+                                lambda: passages(task, cell["max_context_words"]))
+    asked = sample(everything, config.max_eval)
+    windows = [context_window(r["context"], r["answer"], percent) for r in asked]
+    if runner.kind == "decoder":
+        return runner.answer([answer_prompt(r["question"], w) for r, w in zip(asked, windows)],
+                             [r["answers"] for r in asked])
+    pool = list(dict.fromkeys(r["answer"] for r in everything))
+    if len(pool) < cell["candidates"]:
+        raise ValueError(f"{task.name} has {len(pool)} distinct answers, fewer than candidates={cell['candidates']}")
+    rng = random.Random(cell["seed"])  # the level does not enter: every level ranks the same candidates
+    options, gold = [], []
+    for r in asked:
+        gold_forms = {a.strip().lower() for a in r["answers"]}
+        others = [a for a in pool if a.strip().lower() not in gold_forms]
+        row = [r["answer"], *rng.sample(others, cell["candidates"] - 1)]
+        rng.shuffle(row)
+        options.append(row)
+        gold.append(row.index(r["answer"]))
+    queries = [f"{r['question']} context: {w}" if w else r["question"] for r, w in zip(asked, windows)]
+    picks = choose_among(runner.embedder(), queries, options)
+    return {"accuracy": sum(p == g for p, g in zip(picks, gold)) / len(asked), "n": len(asked),
+            "context_words": sum(len(w.split()) for w in windows) / len(windows)}
+
+
+def run(config: Setting3Config, progress: bool = True) -> pd.DataFrame:
+    return run_setting(config, LEVEL, config.context, score, progress)

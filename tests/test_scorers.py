@@ -1,0 +1,193 @@
+"""Scorers and difficulty knobs of the no-fine-tuning settings: real invariants on tiny models."""
+import random
+
+import pytest
+import torch
+
+from jdlib.difficulty import answer_span, context_window, few_shot, reduce_options
+from jdlib.models import load_model
+from jdlib.scorers import (Embedder, Generator, LoglikScorer, answer_metrics, choose, class_prototypes, exact_match,
+                           f1_score, lenient_match, normalize_answer)
+from jdlib.scorers.embedding import choose_among
+from jdlib.scorers.loglik import ChoiceItem, encode_pair
+from jdlib.scorers.prompts import choice_item
+
+
+# -- log-likelihood -------------------------------------------------------------------------
+def hand_loglik(loaded, context: str, option: str) -> float:
+    """Plain forward pass over BOS + context + continuation, log-softmax, sum over the continuation."""
+    tok = loaded.tokenizer
+    ctx, cont = encode_pair(tok, context, " " + option)
+    ids = [tok.bos_token_id] + ctx + cont
+    with torch.no_grad():
+        logprobs = torch.log_softmax(loaded.model(torch.tensor([ids])).logits[0].float(), -1)
+    start = 1 + len(ctx)
+    return sum(float(logprobs[start + j - 1, t]) for j, t in enumerate(cont))
+
+
+@pytest.mark.parametrize("batch_size", [1, 2, 16])
+def test_loglik_matches_a_plain_forward_pass(tiny_llama, batch_size):
+    scorer = LoglikScorer(tiny_llama, batch_size=batch_size)
+    cases = [("q: which is a pet? a:", ["cat", "a large dog", "x"]),
+             ("", ["hello", "hi"]),  # zero-shot, empty context: BOS alone predicts the first token
+             ("context ends with a space ", ["yes", "no!"])]
+    for context, options in cases:
+        got = scorer.loglikelihoods(context, options)
+        want = [hand_loglik(tiny_llama, context, o) for o in options]
+        assert got == pytest.approx(want, abs=1e-4)
+
+
+def test_loglik_computes_the_shared_prefix_once_and_remembers(tiny_llama):
+    scorer = LoglikScorer(tiny_llama, batch_size=8)
+    scorer.loglikelihoods("abc", ["d", "ef", "ghi"])
+    assert scorer.forward_passes == 2  # one over the context, one batched over the three options
+    scorer.loglikelihoods("abc", ["ef", "d"])
+    assert scorer.forward_passes == 2
+    scorer.loglikelihoods("abc", ["d", "new"])
+    assert scorer.forward_passes == 4
+
+
+def test_trailing_context_space_moves_to_the_continuation(tiny_llama):
+    tok = tiny_llama.tokenizer
+    assert encode_pair(tok, "abc ", "d") == encode_pair(tok, "abc", " d")
+
+
+def test_acc_and_acc_norm_follow_the_harness(tiny_llama):
+    scorer = LoglikScorer(tiny_llama)
+    items = [ChoiceItem("pick one:", ["a", "bbbbbbbb", "cc"], 0), ChoiceItem("and now?", ["zz", "y"], 1)]
+    out = scorer.choose(items)
+    for item, pick, pick_norm in zip(items, out["predictions"], out["predictions_norm"]):
+        ll = [hand_loglik(tiny_llama, item.context, o) for o in item.options]
+        assert pick == max(range(len(ll)), key=ll.__getitem__)
+        assert pick_norm == max(range(len(ll)), key=lambda i: ll[i] / len(item.options[i]))
+    assert out["acc"] == sum(p == i.gold for p, i in zip(out["predictions"], items)) / 2
+
+
+def test_letters_prompt_lists_options_and_demonstrations():
+    demo = {"text": "2+2?", "options": ["3", "4"], "label": 1, "subject": "maths"}
+    item = choice_item({"text": "1+1?", "options": ["2", "5"], "label": 0, "subject": "maths"}, [demo], "letters")
+    assert item.options == ["A", "B"] and item.gold == 0
+    assert item.context.startswith("The following are multiple choice questions (with answers) about maths.")
+    assert "2+2?\nA. 3\nB. 4\nAnswer: B\n\n1+1?\nA. 2\nB. 5\nAnswer:" in item.context
+    cloze = choice_item({"text": "1+1?", "options": ["2", "5"], "label": 0}, [], "cloze")
+    assert cloze.context == "Question: 1+1?\nAnswer:" and cloze.options == ["2", "5"]
+
+
+# -- generation -------------------------------------------------------------------------------
+def test_answer_normalisation_and_metrics_on_known_strings():
+    assert normalize_answer("  The Eiffel  Tower! ") == "eiffel tower"
+    assert exact_match("the Eiffel tower.", ["Tour Eiffel", "Eiffel Tower"]) == 1.0
+    assert exact_match("It is the Eiffel Tower", ["Eiffel Tower"]) == 0.0
+    assert lenient_match("It is the Eiffel Tower, in Paris", ["Eiffel Tower"]) == 1.0
+    assert lenient_match("a comparison", ["Paris"]) == 0.0  # whole words only
+    assert lenient_match("anything", ["the"]) == 0.0  # an alias that normalises to nothing matches nothing
+    assert f1_score("eiffel tower paris", ["Eiffel Tower"]) == pytest.approx(0.8)
+    assert f1_score("london", ["Eiffel Tower", "London"]) == 1.0
+    assert answer_metrics(["Paris", "in Rome"], [["paris"], ["Rome"]]) == pytest.approx(
+        {"exact_match": 0.5, "exact_match_lenient": 1.0, "f1": (1 + 2 / 3) / 2})
+
+
+def test_batched_greedy_generation_equals_one_prompt_at_a_time(tiny_llama):
+    prompts = ["ab", "a much longer prompt here", "xyz?"]
+    together = Generator(tiny_llama, max_new_tokens=6, batch_size=3, stop=())(prompts)
+    alone = [Generator(tiny_llama, max_new_tokens=6, batch_size=1, stop=())([p])[0] for p in prompts]
+    assert together == alone
+    tok = tiny_llama.tokenizer
+    ids = [tok.bos_token_id] + tok("ab", add_special_tokens=False)["input_ids"]
+    with torch.no_grad():
+        for _ in range(6):  # greedy by hand
+            ids.append(int(tiny_llama.model(torch.tensor([ids])).logits[0, -1].argmax()))
+    assert together[0] == tok.decode(ids[-6:], skip_special_tokens=True).strip()
+
+
+# -- sentence embedding ------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def minilm():
+    return load_model("minilm", head="embedding", device="cpu")
+
+
+def test_embedding_scorer_solves_an_easy_case(minilm):
+    queries = ["The kitten is sleeping on the sofa.", "Stock prices fell sharply on Wall Street today.",
+               "It rained all day and the streets flooded."]
+    options = [["A cat naps on a couch.", "Markets dropped.", "Heavy rain caused floods."]] * 3
+    assert choose_among(Embedder(minilm), queries, options) == [0, 1, 2]
+
+
+def test_embedder_embeds_each_text_once_and_padding_does_not_change_a_vector(minilm):
+    embed = Embedder(minilm, batch_size=4)
+    texts = ["short", "a much longer sentence that needs padding when batched with short ones", "short"]
+    vectors = embed(texts)
+    assert embed.forward_texts == 2
+    assert torch.allclose(vectors.norm(dim=-1), torch.ones(3), atol=1e-5)
+    alone = Embedder(minilm)(["short"])[0]
+    assert torch.allclose(vectors[0], alone, atol=1e-5)
+    embed(["short"])
+    assert embed.forward_texts == 2
+
+
+def test_prototypes_are_label_texts_at_zero_shot_and_mean_demonstrations_otherwise(minilm):
+    embed = Embedder(minilm)
+    labels = ["weather", "music"]
+    zero = class_prototypes(embed, labels, [[], []])
+    assert torch.allclose(zero, embed(labels), atol=1e-6)
+    demos = [["Will it rain tomorrow?", "How hot is it?"], ["Play some jazz"]]
+    protos = class_prototypes(embed, labels, demos)
+    mean = embed(demos[0]).mean(0)
+    assert torch.allclose(protos[0], mean / mean.norm(), atol=1e-6)
+    assert torch.allclose(protos[1], embed(demos[1])[0], atol=1e-6)
+    assert choose(embed(["Is it going to snow?", "Put on my favourite song"]), protos) == [0, 1]
+
+
+# -- difficulty knobs --------------------------------------------------------------------------
+def test_reduce_options_keeps_the_gold_answer_and_n_options_and_is_seeded():
+    example = {"text": "q", "options": [f"o{i}" for i in range(10)], "label": 7}
+    for n in (1, 2, 4, 10):
+        for seed in range(20):
+            out = reduce_options(example, n, random.Random(seed))
+            assert len(out["options"]) == n and out["options"][out["label"]] == "o7"
+            assert out["options"] == sorted(out["options"], key=lambda o: int(o[1:]))  # original order kept
+    draws = {tuple(reduce_options(example, 3, random.Random(s))["options"]) for s in range(20)}
+    assert len(draws) > 1
+    assert reduce_options(example, 3, random.Random(5)) == reduce_options(example, 3, random.Random(5))
+    with pytest.raises(ValueError, match="n=11"):
+        reduce_options(example, 11, random.Random(0))
+
+
+def test_context_window_keeps_the_answer_and_the_right_fraction():
+    words = [f"w{i}" for i in range(200)]
+    for where in (0, 57, 120, 198):
+        context = " ".join(words[:where] + ["the", "answer"] + words[where:])
+        total = len(context.split())
+        for percent in (10, 25, 50, 100):
+            window = context_window(context, "the answer", percent)
+            assert "the answer" in window
+            assert len(window.split()) == round(percent / 100 * total)
+            assert window in context  # a contiguous stretch of the passage
+        assert context_window(context, "the answer", 0) == ""  # closed book
+        assert context_window(context, "the answer", 100) == context
+    assert context_window("a b c d e f g h i j", "b c d", 10) == "b c d"  # never smaller than the answer
+    with pytest.raises(ValueError, match="does not occur"):
+        context_window("a b c", "zzz", 50)
+
+
+def test_answer_span_ignores_tokenisation_spaces_and_case():
+    context = "The rate was 200 , 000 per year in Earth ' s orbit"
+    assert answer_span(context, "200,000") == (3, 6)
+    assert answer_span(context, "earth's orbit") == (9, 13)
+    assert answer_span(context, "Mars") is None
+
+
+def test_few_shot_is_seeded_per_class_and_nested():
+    pool = [{"text": str(i), "label": i % 3} for i in range(30)]
+    three = few_shot(pool, 3, seed=41)
+    assert sorted(d["label"] for d in three) == [0, 0, 0, 1, 1, 1, 2, 2, 2]
+    assert three == few_shot(pool, 3, seed=41)
+    assert three != few_shot(pool, 3, seed=42)
+    two = few_shot(pool, 2, seed=41)
+    assert {d["text"] for d in two} < {d["text"] for d in three}
+    assert few_shot(pool, 0, seed=41) == []
+    total = few_shot(pool, 4, seed=1, per_class=False)
+    assert len(total) == 4
+    assert all(d["text"] not in {"0", "1"} for d in few_shot(pool, 10, seed=3, exclude=[0, 1]))
+    with pytest.raises(ValueError, match="k=-1"):
+        few_shot(pool, -1, seed=0)
