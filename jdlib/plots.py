@@ -47,3 +47,116 @@ def normalised_performance(norm: pd.DataFrame, level: str, difficulty, level_lab
     axes[0, -1].legend(fontsize=8, loc="lower left")
     fig.tight_layout()
     return fig
+
+
+TRANSFER_COLOURS = {"dense_freeze": "tab:blue", "sparse_to_dense": "tab:green", "sparse": "tab:red"}
+
+
+def _empty(message: str) -> plt.Figure:
+    fig, ax = plt.subplots(figsize=(4, 1.5))
+    ax.text(0.5, 0.5, message, ha="center", va="center")
+    ax.axis("off")
+    return fig
+
+
+def transfer_modes(norm: pd.DataFrame, level: str, difficulty, level_label: str | None = None,
+                   x: str = "sparsity", x_label: str = "sparsity", across_tasks: bool = False) -> plt.Figure:
+    """A line per transfer mode (the paper's Figures 8-9): a panel per difficulty level (columns,
+    easy to hard) and task and pattern family (rows); dense transfer is the dashed line at 1.
+
+    With `across_tasks` the levels are tasks (one column each, titled by task). The band spans
+    the seeds.
+    """
+    if norm.empty:
+        return _empty("no cells")
+    names = dict(zip(norm[level], norm["task"].str.split("/").str[-1])) if across_tasks else {}
+    rows = ([("all tasks", f) for f in ("unstructured", "N:M") if f in set(norm["family"])] if across_tasks else
+            list(norm[["task", "family"]].drop_duplicates().itertuples(index=False, name=None)))
+    levels = sorted(norm[level].unique(), key=difficulty)
+    fig, axes = plt.subplots(len(rows), len(levels), figsize=(3.4 * len(levels), 3.0 * len(rows)),
+                             squeeze=False, sharey=True)
+    for r, (task, family) in enumerate(rows):
+        for c, value in enumerate(levels):
+            ax = axes[r, c]
+            panel = norm[(norm[level] == value) & (norm["family"] == family)
+                         & (True if across_tasks else norm["task"] == task)]
+            for (transfer, method), g in panel.groupby(["transfer", "method"], sort=False):
+                curve = g.groupby(x)["normalised"].agg(["mean", "min", "max"])
+                colour = TRANSFER_COLOURS.get(transfer)
+                label = transfer + ("" if norm["method"].nunique() == 1 else f" ({method})")
+                ax.plot(curve.index, curve["mean"], "o-", color=colour, label=label, ms=4)
+                ax.fill_between(curve.index, curve["min"], curve["max"], color=colour, alpha=0.15)
+            ax.axhline(1.0, color="black", lw=1.0, ls="--", label="dense (baseline)")
+            title = (f"{names[value]} ({level_label or level} {value:g})" if across_tasks
+                     else f"{task.split('/')[-1]}, {level_label or level} {value:g}")
+            ax.set_title(title + ("" if family == "unstructured" else f", {family}"), fontsize=9)
+            ax.set_xlabel(x_label)
+            if c == 0:
+                ax.set_ylabel("normalised performance")
+            ax.grid(alpha=0.3)
+    axes[0, -1].legend(fontsize=7, loc="lower left")
+    fig.tight_layout()
+    return fig
+
+
+def interpolation_paths(paths: pd.DataFrame, level: str, difficulty, level_label: str | None = None) -> plt.Figure:
+    """Validation loss (top) and accuracy (bottom) along the path from the dense (alpha 0) to the
+    sparse (alpha 1) solution: a column per task and compression, a line per difficulty level
+    (light: easy, dark: hard), the band spanning the seeds. `paths` comes from `jdlib.lmc.curves`."""
+    if paths.empty:
+        return _empty("no cells")
+    panels = list(paths[["task", "transfer", "pattern", "sparsity"]].drop_duplicates().itertuples(index=False, name=None))
+    levels = sorted(paths[level].unique(), key=difficulty)
+    colours = plt.cm.viridis_r(np.linspace(0.15, 0.95, max(len(levels), 2)))
+    fig, axes = plt.subplots(2, len(panels), figsize=(3.4 * len(panels), 5.6), squeeze=False, sharex=True)
+    for c, (task, transfer, pattern, sparsity) in enumerate(panels):
+        panel = paths[(paths["task"] == task) & (paths["transfer"] == transfer) & (paths["pattern"] == pattern)
+                      & (paths["sparsity"] == sparsity)]
+        for r, (metric, label) in enumerate((("path_loss", "validation loss"), ("path_accuracy", "validation accuracy"))):
+            ax = axes[r, c]
+            for colour, value in zip(colours, levels):
+                curve = panel[panel[level] == value].groupby("alpha")[metric].agg(["mean", "min", "max"])
+                if curve.empty:
+                    continue
+                ax.plot(curve.index, curve["mean"], "o-", color=colour, ms=3, label=f"{level_label or level} {value:g}")
+                ax.fill_between(curve.index, curve["min"], curve["max"], color=colour, alpha=0.15)
+            if r == 0:
+                ax.set_title(f"{task.split('/')[-1]}, {transfer} {pattern} {sparsity:g}", fontsize=9)
+            else:
+                ax.set_xlabel("alpha (0: dense, 1: sparse)")
+            if c == 0:
+                ax.set_ylabel(label)
+            ax.grid(alpha=0.3)
+    axes[0, -1].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def barriers(frame: pd.DataFrame, level: str, difficulty, level_label: str | None = None,
+             metric: str = "barrier") -> plt.Figure:
+    """The loss barrier against sparsity: a panel per task and pattern family, a line per difficulty
+    level (mean over seeds), each seed a dot."""
+    if frame.empty:
+        return _empty("no cells")
+    frame = frame.assign(family=frame["pattern"].map(lambda p: "unstructured" if p == "unstructured" else "N:M"))
+    panels = list(frame[["task", "family"]].drop_duplicates().itertuples(index=False, name=None))
+    levels = sorted(frame[level].unique(), key=difficulty)
+    colours = plt.cm.viridis_r(np.linspace(0.15, 0.95, max(len(levels), 2)))
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False, sharey=True)
+    for c, (task, family) in enumerate(panels):
+        ax = axes[0, c]
+        panel = frame[(frame["task"] == task) & (frame["family"] == family)]
+        for colour, value in zip(colours, levels):
+            g = panel[panel[level] == value]
+            curve = g.groupby("sparsity")[metric].mean()
+            ax.plot(curve.index, curve.values, "o-", color=colour, label=f"{level_label or level} {value:g}")
+            ax.scatter(g["sparsity"], g[metric], color=colour, s=12, alpha=0.5)
+        ax.axhline(0.0, color="grey", lw=0.8, ls="--")
+        ax.set_title(f"{task.split('/')[-1]} ({family})", fontsize=10)
+        ax.set_xlabel("sparsity")
+        if c == 0:
+            ax.set_ylabel("loss barrier")
+        ax.grid(alpha=0.3)
+    axes[0, -1].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
