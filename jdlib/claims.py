@@ -132,8 +132,10 @@ def c2_irreversibility(frame: pd.DataFrame, level: str, difficulty, freeze_share
     table = c2_table(frame, level, difficulty, freeze_share, ci, confidence, seed)
     rule = C2_RULE.format(share=freeze_share, conf=confidence, ci="t" if ci == "t" else "bootstrap")
     if table.empty:
+        sentence = ("No compressed cell with its dense baseline in these results (no tasks in this part?): "
+                    "C2 is inconclusive here.")
         return {"verdict": "inconclusive", "level": level, "hardest": np.nan, "pairs": 0, "table": table,
-                "comparisons": table, "rule": rule, "sentence": "No compressed cell has a dense baseline: C2 is inconclusive."}
+                "comparisons": table, "rule": rule, "sentence": sentence}
     hardest = _hardest(table[level], difficulty)
     at = table[table[level] == hardest].set_index("comparison")
     tasks = ", ".join(t.split("/")[-1] for t in sorted(frame[frame[level] == hardest]["task"].unique()))

@@ -86,7 +86,7 @@ def barrier(alphas, values, higher_is_worse: bool = True) -> float:
     v0 = values[np.isclose(alphas, 0.0)][0]
     v1 = values[np.isclose(alphas, 1.0)][0]
     excess = values - ((1.0 - alphas) * v0 + alphas * v1)
-    return float(np.max(excess if higher_is_worse else -excess))
+    return float(np.max(excess if higher_is_worse else -excess)) + 0.0  # + 0.0: no "-0.0"
 
 
 def curves(frame: pd.DataFrame) -> pd.DataFrame:

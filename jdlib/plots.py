@@ -121,7 +121,7 @@ def interpolation_paths(paths: pd.DataFrame, level: str, difficulty, level_label
                 ax.plot(curve.index, curve["mean"], "o-", color=colour, ms=3, label=f"{level_label or level} {value:g}")
                 ax.fill_between(curve.index, curve["min"], curve["max"], color=colour, alpha=0.15)
             if r == 0:
-                ax.set_title(f"{task.split('/')[-1]}, {transfer} {pattern} {sparsity:g}", fontsize=9)
+                ax.set_title(f"{task.split('/')[-1]}\n{transfer}, {pattern} {sparsity:g}", fontsize=9)
             else:
                 ax.set_xlabel("alpha (0: dense, 1: sparse)")
             if c == 0:
