@@ -78,6 +78,20 @@ def _slope_difficulty_rho(g: pd.DataFrame, level: str, difficulty, x: str) -> fl
     return _spearman([difficulty(v) for v in levels], slopes)[0]
 
 
+def _bootstrap(seeds, n_boot: int, rng: np.random.Generator, statistic) -> np.ndarray:
+    """`statistic` of n_boot resamples (with replacement) of the seeds. The statistics pool the
+    resampled seeds' points and do not depend on their order, so each distinct multiset of
+    seeds is computed once (a handful for a few seeds, instead of n_boot)."""
+    done: dict[tuple, float] = {}
+    out = []
+    for _ in range(n_boot):
+        picks = tuple(sorted(rng.choice(seeds, size=len(seeds), replace=True)))
+        if picks not in done:
+            done[picks] = statistic(picks)
+        out.append(done[picks])
+    return np.array(out, dtype=float)
+
+
 def difficulty_trend(norm: pd.DataFrame, level: str, difficulty, x: str = "sparsity",
                      n_boot: int = 1000, seed: int = 0, across_tasks: bool = False) -> pd.DataFrame:
     """Does the slope grow with difficulty? Spearman(difficulty, Theil-Sen slope) per task, family,
@@ -93,11 +107,8 @@ def difficulty_trend(norm: pd.DataFrame, level: str, difficulty, x: str = "spars
         low = high = np.nan
         if len(seeds) > 1 and not np.isnan(rho):
             by_seed = {s: g[g["seed"] == s] for s in seeds}
-            boot = []
-            for _ in range(n_boot):
-                picks = rng.choice(seeds, size=len(seeds), replace=True)
-                boot.append(_slope_difficulty_rho(pd.concat([by_seed[s] for s in picks]), level, difficulty, x))
-            boot = np.array(boot, dtype=float)
+            boot = _bootstrap(seeds, n_boot, rng, lambda picks: _slope_difficulty_rho(
+                pd.concat([by_seed[s] for s in picks]), level, difficulty, x))
             boot = boot[~np.isnan(boot)]
             if len(boot):
                 low, high = np.percentile(boot, [2.5, 97.5])
@@ -140,8 +151,8 @@ def slope_gap(norm: pd.DataFrame, level: str, difficulty, x: str = "sparsity", n
         low = high = np.nan
         if len(seeds) > 1 and not np.isnan(gap):
             by_seed = {s: g[g["seed"] == s] for s in seeds}
-            boot = np.array([_slope_gap(pd.concat([by_seed[s] for s in rng.choice(seeds, size=len(seeds))]),
-                                        level, hard, easy, x) for _ in range(n_boot)], dtype=float)
+            boot = _bootstrap(seeds, n_boot, rng, lambda picks: _slope_gap(
+                pd.concat([by_seed[s] for s in picks]), level, hard, easy, x))
             boot = boot[~np.isnan(boot)]
             if len(boot):
                 low, high = np.percentile(boot, [2.5, 97.5])

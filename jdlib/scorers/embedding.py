@@ -91,5 +91,6 @@ def class_prototypes(embedder: Embedder, labels: Sequence[str], demonstrations: 
     class without any (k = 0), the embedding of its label text."""
     if len(labels) != len(demonstrations):
         raise ValueError(f"{len(labels)} labels but {len(demonstrations)} lists of demonstrations")
+    embedder([t for label, demos in zip(labels, demonstrations) for t in (demos or [label])])  # one batched pass
     rows = [embedder(list(demos)).mean(0) if demos else embedder([label])[0] for label, demos in zip(labels, demonstrations)]
     return F.normalize(torch.stack(rows), dim=-1)

@@ -46,8 +46,11 @@ LARGE = 1_000_000_000  # parameters above which compressed copies are not cached
 class NoFinetuneConfig(SweepConfig):
     """Parameters of a no-fine-tuning setting; `epochs`, `lr` and `max_train` do not apply.
 
-    - max_eval: evaluation questions per task (a fixed seeded sample; seeds vary what the
-      difficulty knob samples: distractors, demonstrations, candidate pools);
+    - max_eval, eval_seeded: evaluation questions per task, one fixed seeded sample, or (with
+      eval_seeded) a sample drawn anew for each seed; seeds always vary what the difficulty
+      knob samples (distractors, demonstrations, candidate pools), and eval_seeded makes them
+      vary the questions too, which a deterministic formulation (greedy answers to a fixed
+      set) needs for its seeds to differ at all;
     - calibration: where Wanda and SparseGPT get calibration text: "task" (the task's
       training split) or "c4" (the paper's);
     - prompt_format, choice_score: a decoder's multiple-choice format ("cloze" or "letters")
@@ -58,6 +61,7 @@ class NoFinetuneConfig(SweepConfig):
 
     transfer: list[str] = field(default_factory=lambda: [NO_TRANSFER])
     max_eval: int | None = 200
+    eval_seeded: bool = False
     calibration: str = "task"
     prompt_format: str = "cloze"
     choice_score: str = "acc"
@@ -75,11 +79,13 @@ class NoFinetuneConfig(SweepConfig):
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"{name}={getattr(self, name)!r} is not valid: use one of {', '.join(allowed)}")
+        if not isinstance(self.eval_seeded, bool):
+            raise ConfigError(f"eval_seeded={self.eval_seeded!r} is not valid: use true or false")
         if not isinstance(self.max_new_tokens, int) or self.max_new_tokens < 1:
             raise ConfigError(f"max_new_tokens={self.max_new_tokens!r} is not valid: use a positive integer")
 
     def cell_common(self) -> dict:
-        return {k: getattr(self, k) for k in ("model", "scope", "max_length", "max_eval", "calibration",
+        return {k: getattr(self, k) for k in ("model", "scope", "max_length", "max_eval", "eval_seeded", "calibration",
                                               "calibration_samples", "calibration_seq_len", "prompt_format",
                                               "choice_score", "max_new_tokens", "answer_metric")}
 
@@ -182,6 +188,11 @@ class ScoringRunner:
         if name not in self.tasks:
             self.tasks[name] = load_task(name)
         return self.tasks[name]
+
+    def sample(self, rows: list[dict], cell: dict) -> list[dict]:
+        """The cell's evaluation questions: `max_eval` of `rows`, drawn with the cell's seed when
+        `eval_seeded`, else one fixed sample shared by every seed."""
+        return sample(rows, cell["max_eval"], cell["seed"] if cell["eval_seeded"] else 0)
 
     def derived(self, key, make: Callable[[], object]):
         """Data derived from the tasks alone (question pools, answer pools), made once per sweep."""

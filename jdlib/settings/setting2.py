@@ -14,7 +14,7 @@ import pandas as pd
 from ..config import ConfigError
 from ..data import Task
 from ..difficulty import few_shot, reduce_options
-from .nofinetune import NoFinetuneConfig, check_levels, run_setting, sample
+from .nofinetune import NoFinetuneConfig, check_levels, run_setting
 
 LEVEL = "options"
 
@@ -53,12 +53,12 @@ def questions(task: Task, split: str = "validation") -> list[dict]:
 
 
 def score(runner, cell: dict) -> dict:
-    config, task, n = runner.config, runner.task(cell["task"]), cell[LEVEL]
+    task, n = runner.task(cell["task"]), cell[LEVEL]
     pool = [q for q in questions(task) if len(q["options"]) >= cell["min_options"]]
     if not pool:
         raise ValueError(f"{task.name} has no question with {cell['min_options']} options or more")
     rng = random.Random(f"{cell['seed']}:{n}")
-    reduced = [reduce_options(q, n, rng) for q in sample(pool, config.max_eval)]
+    reduced = [reduce_options(q, n, rng) for q in runner.sample(pool, cell)]
     demos: dict[str, list[dict]] = {}
     if runner.kind == "decoder" and cell["demonstrations"]:
         train = questions(task, "train")

@@ -21,7 +21,7 @@ from ..data import Task
 from ..difficulty import answer_span, context_window
 from ..scorers.embedding import choose_among
 from ..scorers.prompts import answer_prompt
-from .nofinetune import NoFinetuneConfig, check_levels, run_setting, sample
+from .nofinetune import NoFinetuneConfig, check_levels, run_setting
 
 LEVEL = "context"
 UNANSWERABLE = "unknown"  # BIG-bench's disfl_qa (from SQuAD 2.0) marks unanswerable questions with this target
@@ -84,10 +84,10 @@ def passages(task: Task, max_words: int | None = None) -> list[dict]:
 
 
 def score(runner, cell: dict) -> dict:
-    config, task, percent = runner.config, runner.task(cell["task"]), cell[LEVEL]
+    task, percent = runner.task(cell["task"]), cell[LEVEL]
     everything = runner.derived(("passages", task.name, cell["max_context_words"]),
                                 lambda: passages(task, cell["max_context_words"]))
-    asked = sample(everything, config.max_eval)
+    asked = runner.sample(everything, cell)
     windows = [context_window(r["context"], r["answer"], percent) for r in asked]
     if runner.kind == "decoder":
         return runner.answer([answer_prompt(r["question"], w) for r, w in zip(asked, windows)],

@@ -14,7 +14,7 @@ import pandas as pd
 
 from ..difficulty import few_shot
 from ..scorers import choose, class_prototypes
-from .nofinetune import NoFinetuneConfig, check_levels, run_setting, sample
+from .nofinetune import NoFinetuneConfig, check_levels, run_setting
 from .setting2 import questions
 
 LEVEL = "shots"
@@ -37,8 +37,8 @@ def difficulty(shots: int) -> float:
 
 
 def score(runner, cell: dict) -> dict:
-    config, task, k, seed = runner.config, runner.task(cell["task"]), cell[LEVEL], cell["seed"]
-    asked = sample(questions(task), config.max_eval)
+    task, k, seed = runner.task(cell["task"]), cell[LEVEL], cell["seed"]
+    asked = runner.sample(questions(task), cell)
     per_class = task.kind == "classification"
     if runner.kind == "encoder":
         if not per_class:

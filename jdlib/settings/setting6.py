@@ -19,7 +19,7 @@ import pandas as pd
 from ..config import ConfigError
 from ..data import check_task_name
 from ..scorers.prompts import answer_prompt
-from .nofinetune import NoFinetuneConfig, check_levels, run_setting, sample
+from .nofinetune import NoFinetuneConfig, check_levels, run_setting
 from .setting2 import questions
 
 LEVEL = "format"
@@ -79,15 +79,15 @@ def with_candidates(row: dict, pool: list[str], n: int | None, rng: random.Rando
 
 
 def score(runner, cell: dict) -> dict:
-    config, fmt, seed = runner.config, cell[LEVEL], cell["seed"]
+    fmt, seed = cell[LEVEL], cell["seed"]
     if fmt == "multiple_choice" and cell["choice_task"]:
         task = runner.task(cell["choice_task"])
-        return {**runner.choose(sample(questions(task), config.max_eval), prefix=task.prefix),
+        return {**runner.choose(runner.sample(questions(task), cell), prefix=task.prefix),
                 "eval_task": cell["choice_task"]}
     task = runner.task(cell["task"])
     if task.kind != "generation":
         raise ValueError(f"{task.name} is a {task.kind} task: factoid questions need open answers")
-    asked = sample([r for r in task.validation.to_list() if r["answers"] and r["answers"][0].strip()], config.max_eval)
+    asked = runner.sample([r for r in task.validation.to_list() if r["answers"] and r["answers"][0].strip()], cell)
     if fmt == "factoid" and runner.kind == "decoder":
         return {**runner.answer([answer_prompt(r["text"]) for r in asked], [r["answers"] for r in asked]),
                 "eval_task": cell["task"]}
