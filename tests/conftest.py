@@ -1,4 +1,8 @@
 import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -9,6 +13,9 @@ torch.set_num_threads(2)
 
 from jdlib.models import tiny_model  # noqa: E402
 
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted(p.stem for p in (ROOT / "notebooks").glob("*.ipynb"))
+
 
 @pytest.fixture
 def tiny_bert():
@@ -18,3 +25,29 @@ def tiny_bert():
 @pytest.fixture
 def tiny_llama():
     return tiny_model("llama", head="causal_lm")
+
+
+@pytest.fixture(scope="session")
+def book(tmp_path_factory):
+    """A copy of the book's sources with every notebook executed on params/ci."""
+    import papermill
+
+    root = tmp_path_factory.mktemp("book")
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy(ROOT / name, root / name)
+    for page in (ROOT / "book").glob("*.md"):
+        shutil.copy(page, root / page.name)
+    for nb in NOTEBOOKS:
+        papermill.execute_notebook(str(ROOT / "notebooks" / f"{nb}.ipynb"), str(root / f"{nb}.ipynb"),
+                                   parameters={"params": "ci", "store": str(root / "ci.sqlite")},
+                                   kernel_name="python3", progress_bar=False)
+    return root
+
+
+@pytest.fixture(scope="session")
+def built_book(book):
+    """The strict build (`jupyter-book build -W -n --keep-going`) of `book`, run once: its HTML directory."""
+    result = subprocess.run([str(Path(sys.executable).parent / "jupyter-book"), "build", str(book), "-W", "-n",
+                             "--keep-going"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return book / "_build" / "html"
