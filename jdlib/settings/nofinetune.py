@@ -145,8 +145,11 @@ class ScoringRunner:
         self.loaded = load_model(config.model, head="embedding" if kind == "encoder" else "causal_lm",
                                  device=config.device)
         model = self.loaded.model
-        self.pretrained = snapshot(model)
         large = sum(p.numel() for p in model.parameters()) > LARGE
+        # A large model's pre-trained copy waits in host memory (one copy per state change) and
+        # no compressed copy is cached: the cells are grouped by compressed state anyway.
+        self.pretrained = ({k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()} if large
+                           else snapshot(model))
         self.compressed = CompressedWeights(model, config.scope, max_cached=0 if large else None)
         self.state, self.sparsity, self.scorers = None, 0.0, {}
 
