@@ -270,3 +270,16 @@ def test_evaluation_sample_is_fixed_or_drawn_per_seed(tmp_path):
     assert fixed[0] == fixed[1] and drawn[0] != drawn[1]
     assert all(len(d) == 10 and len({r["i"] for r in d}) == 10 for d in fixed + drawn)
     assert runner.sample(rows, {"max_eval": None, "eval_seeded": True, "seed": 1}) == rows
+
+
+def test_large_model_mode_gives_the_same_numbers(tmp_path, tiny_hub, monkeypatch):
+    """Host-memory pre-trained copy and no compressed-weight cache (a 7B model's mode) change nothing."""
+    values = {**PAPER["setting4"], "model": "tiny-llama", "scope": "layer", "max_length": 512, "seeds": [1],
+              "pattern": ["unstructured", "2:4"], "sparsities": [0.3, 0.6]}
+    runs = []
+    for name, large in (("small", 10**12), ("large", 0)):
+        monkeypatch.setattr(nofinetune, "LARGE", large)
+        (tmp_path / name).mkdir()
+        runs.append(jdlib.sweep(configure(tmp_path / name, "setting4", values), progress=False).sort_values("key"))
+    assert runs[0]["accuracy"].tolist() == runs[1]["accuracy"].tolist()
+    assert runs[0]["realised_sparsity"].tolist() == runs[1]["realised_sparsity"].tolist()
