@@ -259,6 +259,30 @@ def test_paper_cell_with_wanda_calibrated_on_the_task(tmp_path, tiny_hub):
     wanda = frame[frame["method"] == "wanda"]
     assert len(wanda) == 2 and (wanda["realised_sparsity"].round(3) == 0.5).all()
     assert len(ResultsStore(tmp_path / "store.sqlite").frame()) == len(frame) == 6
+    norm = jdlib.stats.normalise(frame, "options")
+    fig = jdlib.plots.normalised_performance(norm, "options", float)
+    assert sorted(ax.get_title() for ax in fig.axes) == ["mmlu (unstructured, magnitude)", "mmlu (unstructured, wanda)"]
+
+
+def test_named_levels_plot_and_report():
+    """Setting 6's levels are names: the figure's legend and the findings print them as they are."""
+    import pandas as pd
+
+    from jdlib.settings.setting6 import difficulty
+
+    rows = [{"task": "t", "format": f, "seed": s, "transfer": t, "method": m, "pattern": p, "sparsity": sp,
+             "accuracy": acc} for f, drop in (("multiple_choice", 0.1), ("factoid", 0.5)) for s in (1, 2)
+            for t, m, p, sp, acc in (("dense", "none", "dense", 0.0, 0.8), ("none", "magnitude", "unstructured", 0.5,
+                                                                            0.8 * (1 - drop * s / 2)))]
+    norm = jdlib.stats.normalise(pd.DataFrame(rows), "format")
+    fig = jdlib.plots.normalised_performance(norm, "format", difficulty, level_label="format")
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["format multiple_choice", "format factoid"]
+    table = jdlib.stats.trend_table(norm, "format")
+    trend = jdlib.stats.difficulty_trend(norm, "format", difficulty)
+    found = jdlib.report.setting_findings("s6", norm, table, trend, "format", difficulty)
+    assert found["s6_hardest"] == "factoid" and found["s6_easiest"] == "multiple_choice"
+    gap = jdlib.stats.slope_gap(norm, "format", difficulty)
+    assert gap["gap"].iloc[0] > 0 and gap["verdict"].iloc[0] == "holds"  # factoid drops faster in both seeds
 
 
 def test_evaluation_sample_is_fixed_or_drawn_per_seed(tmp_path):
