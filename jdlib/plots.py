@@ -50,6 +50,7 @@ def normalised_performance(norm: pd.DataFrame, level: str, difficulty, level_lab
 
 
 TRANSFER_COLOURS = {"dense_freeze": "tab:blue", "sparse_to_dense": "tab:green", "sparse": "tab:red"}
+TRANSFER_STYLES = {"dense_freeze": "o-", "sparse_to_dense": "^-.", "sparse": "s--"}  # overlapping lines stay visible
 
 
 def _empty(message: str) -> plt.Figure:
@@ -84,7 +85,7 @@ def transfer_modes(norm: pd.DataFrame, level: str, difficulty, level_label: str 
                 curve = g.groupby(x)["normalised"].agg(["mean", "min", "max"])
                 colour = TRANSFER_COLOURS.get(transfer)
                 label = transfer + ("" if norm["method"].nunique() == 1 else f" ({method})")
-                ax.plot(curve.index, curve["mean"], "o-", color=colour, label=label, ms=4)
+                ax.plot(curve.index, curve["mean"], TRANSFER_STYLES.get(transfer, "o-"), color=colour, label=label, ms=4)
                 ax.fill_between(curve.index, curve["min"], curve["max"], color=colour, alpha=0.15)
             ax.axhline(1.0, color="black", lw=1.0, ls="--", label="dense (baseline)")
             title = (f"{names[value]} ({level_label or level} {value:g})" if across_tasks

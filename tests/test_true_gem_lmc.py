@@ -221,8 +221,18 @@ def test_true_gem_reuses_stored_setting_rows_and_adds_gaps(tmp_path):
     assert len(results.within) == len(true_gem.grids(config)["setting1"])
     assert {"human", "dense_score", "gap"} <= set(results.across.columns)
     assert results.across.groupby("task")["gap"].nunique().eq(1).all()
-    labels = pd.Series([r["setting"] for r in ResultsStore(store).rows()]).value_counts()
-    assert labels.to_dict() == {"true_gem": len(new), "setting1": before}  # shared rows keep their label
+    # the task in both parts is fine-tuned once on all its data: its across-task rows are copies
+    assert not any(c["task"] == config.tasks[0] and "fraction" not in c for c in new)
+    rows = ResultsStore(store).rows()
+    copies = [r for r in rows if "copied_from" in r["provenance"]]
+    assert len(copies) == 2 * 4  # seeds x (dense + three modes at one sparsity)
+    by_key = {r["key"]: r for r in rows}
+    assert all(r["metrics"] == by_key[r["provenance"]["copied_from"]]["metrics"] for r in copies)
+    vita = results.across[results.across["task"] == config.tasks[0]].sort_values(["seed", "transfer"])
+    full = results.within[results.within["fraction"] == 1.0].sort_values(["seed", "transfer"])
+    assert list(vita["accuracy"]) == list(full["accuracy"])
+    labels = pd.Series([r["setting"] for r in rows]).value_counts()
+    assert labels.to_dict() == {"true_gem": len(new) + len(copies), "setting1": before}  # shared rows keep their label
 
 
 def test_true_gem_config_errors_name_the_problem():

@@ -19,7 +19,7 @@ from typing import NamedTuple
 import pandas as pd
 
 from ..config import ConfigError, SweepConfig
-from ..results import ResultsStore
+from ..results import ResultsStore, cell_key
 from ..sweep import run_grid
 from . import setting1, setting5
 from .finetuning import FinetuneRunner, transfer_cells
@@ -71,13 +71,41 @@ def grids(config: TrueGemConfig) -> dict[str, list[dict]]:
             "setting5": transfer_cells(config.across()) if config.gap_tasks else []}
 
 
+def share_full_data_rows(store: ResultsStore, label: str, cells: list[dict], key_setting: str,
+                         other: str) -> int:
+    """Copy into `store` the row of each cell not run yet whose twin in the other part is stored.
+
+    A Setting 5 cell is the Setting 1 cell of its task at fraction 1 without the `fraction` field
+    (FinetuneRunner reads a missing fraction as 1), so the same fine-tuning run would be done
+    twice when a task is in both parts. The twin is found by key, so a cell that differs in any
+    other field has none. A copied row keeps its provenance and names its source in
+    `copied_from`. Returns the number of rows copied.
+    """
+    done = store.keys()
+    copied = 0
+    for cell in cells:
+        key = cell_key({"setting": key_setting, **cell})
+        if key in done or cell.get("fraction", 1.0) != 1.0:
+            continue
+        twin = {k: v for k, v in cell.items() if k != "fraction"} if "fraction" in cell else {**cell, "fraction": 1.0}
+        source = cell_key({"setting": other, **twin})
+        if source in done:
+            row = store.rows([source])[0]
+            store.put(key, label, cell, row["metrics"], {**row["provenance"], "copied_from": source})
+            copied += 1
+    return copied
+
+
 def run(config: TrueGemConfig, progress: bool = True, run_cell=None) -> TrueGemResults:
-    """Run both parts (rows labelled true_gem unless the other setting ran them first); `run_cell`
+    """Run both parts (rows labelled true_gem unless the other setting ran them first); a task in
+    both parts is fine-tuned once on all its data (see `share_full_data_rows`). `run_cell`
     replaces the fine-tuning runner (tests)."""
     store = ResultsStore(config.store_path)
     run_cell = run_cell or FinetuneRunner(config)
     cells = grids(config)
+    share_full_data_rows(store, config.setting, cells["setting1"], "setting1", "setting5")
     within = run_grid(config.setting, cells["setting1"], run_cell, store, progress, key_setting="setting1")
+    share_full_data_rows(store, config.setting, cells["setting5"], "setting5", "setting1")
     across = pd.DataFrame(columns=["task", "seed", "transfer", "method", "pattern", "sparsity", "accuracy",
                                    "human", "dense_score", "gap"])
     if cells["setting5"]:
