@@ -3,7 +3,7 @@ answer, down to none (closed book); less context is harder.
 
 Embedded (BIG-bench disfl_qa; the input holds a question and a "context:" paragraph, the target
 is a span of it): the candidates are the question's answer and `candidates` - 1 answers of
-other questions of the task (seeded, the same at every level for a seed); the encoder picks
+the other questions asked (seeded, the same at every level for a seed); the encoder picks
 the candidate closest to the embedding of the question followed by the context window (the
 question alone when closed book).
 Paper: a decoder (Vicuna-7B) on TriviaQA (rc) answers by greedy generation after the window;
@@ -92,9 +92,12 @@ def score(runner, cell: dict) -> dict:
     if runner.kind == "decoder":
         return runner.answer([answer_prompt(r["question"], w) for r, w in zip(asked, windows)],
                              [r["answers"] for r in asked])
-    pool = list(dict.fromkeys(r["answer"] for r in everything))
+    # Distractors are the answers of the other questions asked: each is embedded once per
+    # compressed model, whatever the number of seeds.
+    pool = list(dict.fromkeys(r["answer"] for r in asked))
     if len(pool) < cell["candidates"]:
-        raise ValueError(f"{task.name} has {len(pool)} distinct answers, fewer than candidates={cell['candidates']}")
+        raise ValueError(f"the {len(asked)} questions asked of {task.name} have {len(pool)} distinct answers, "
+                         f"fewer than candidates={cell['candidates']}: ask more (max_eval) or rank fewer")
     rng = random.Random(cell["seed"])  # the level does not enter: every level ranks the same candidates
     options, gold = [], []
     for r in asked:
