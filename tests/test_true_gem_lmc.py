@@ -38,10 +38,15 @@ def two_solutions():
     return loaded, dense, lmc.parameters(loaded.model)
 
 
+@pytest.fixture(scope="module")
+def solutions():
+    return two_solutions()
+
+
 # --- interpolation and barrier ---------------------------------------------------------
 
-def test_interpolation_endpoints_reproduce_each_solution_exactly():
-    loaded, dense, sparse = two_solutions()
+def test_interpolation_endpoints_reproduce_each_solution_exactly(solutions):
+    loaded, dense, sparse = solutions
     val = toy_data(24, seed=1)
     from jdlib.evaluate import evaluate
 
@@ -62,8 +67,8 @@ def test_interpolation_endpoints_reproduce_each_solution_exactly():
     assert torch.allclose(p, (dense[n] + sparse[n]) / 2)  # the head is interpolated too
 
 
-def test_barrier_of_identical_models_is_zero():
-    loaded, dense, _ = two_solutions()
+def test_barrier_of_identical_models_is_zero(solutions):
+    loaded, dense, _ = solutions
     curve = lmc.interpolation_curve(loaded, dense, {k: v.clone() for k, v in dense.items()}, toy_data(24, 1),
                                     [0.0, 0.3, 0.5, 0.7, 1.0], max_length=16)
     assert len(set(curve["losses"])) == 1
