@@ -9,6 +9,10 @@ claim pools them): a Student t interval of the mean paired difference by default
 percentile bootstrap over the pairs (`ci="bootstrap"`). A verdict "holds" when the whole
 interval lies on the side the claim predicts, "fails" when it lies wholly on the other side,
 and is "inconclusive" otherwise (or with fewer than two pairs).
+
+Caveat: the pairs of one seed share that seed's dense run and data order, so they are not
+independent, and with two or three seeds an interval over seeds x sparsities is narrower than
+one over seeds alone would be. Read a verdict from few seeds as provisional.
 """
 from __future__ import annotations
 
@@ -223,3 +227,113 @@ def glue_values(prefix: str, result: dict) -> dict[str, object]:
         if isinstance(value, (str, bool, int, float, np.integer, np.floating)):
             out[f"{prefix}_{key}"] = value.item() if isinstance(value, np.generic) else value
     return out
+
+
+# --- C3: quantization against pruning (and low rank) ---------------------------------------
+
+PRUNING_METHODS = ("magnitude", "wanda", "sparsegpt")
+QUANTIZERS = ("rtn", "gptq")
+LOW_RANK_METHODS = ("svd",)
+
+C3_RULE = ("C3 compares rho, the rank correlation between difficulty and the Theil-Sen slope of the drop "
+           "against compression (stats.difficulty_trend, seed by seed), between compressor families, paired "
+           "by task and seed (a family's rho is the mean over its methods): pruning must first show the "
+           "pattern ({conf:.0%} {ci} interval of its mean rho above 0; otherwise C3 is inconclusive). Then "
+           "(a) rho(pruning) - rho(quantization) > 0: quantization does not show pruning's monotonic "
+           "difficulty pattern; and, where SVD was run, (b) |rho(pruning) - rho(quantization)| - "
+           "|rho(pruning) - rho(low rank)| > 0: low rank is closer to pruning. Each part holds when its "
+           "interval is above 0 and fails when it is below; C3 holds when every part holds, fails when "
+           "any fails, and is inconclusive otherwise.")
+
+
+def _family_rhos(rhos: pd.DataFrame, units: list[str]) -> pd.DataFrame:
+    fam = np.where(rhos["method"].isin(QUANTIZERS), "quantization",
+                   np.where(rhos["method"].isin(LOW_RANK_METHODS), "low rank",
+                            np.where(rhos["method"].isin(PRUNING_METHODS), "pruning", "other")))
+    wide = rhos.assign(group=fam).pivot_table(index=units, columns="group", values="rho", aggfunc="mean")
+    wide.columns.name = None
+    return wide.reset_index()
+
+
+def c3_quantization(rhos: pd.DataFrame, units: tuple[str, ...] = ("task", "seed"), ci: str = "t",
+                    confidence: float = 0.95, seed: int = 0) -> dict:
+    """C3: quantization lacks pruning's monotonic difficulty pattern; low rank is closer to pruning.
+
+    `rhos` has one row per unit (task, seed, and any other column named in `units`) and method:
+    columns method (magnitude, wanda, sparsegpt, rtn, gptq, svd) and rho (the difficulty-slope
+    rank correlation of that unit and method, e.g. `stats.difficulty_trend` on one seed's rows).
+    The rule in full is `C3_RULE`.
+    """
+    units = [u for u in units if u in rhos]
+    rule = C3_RULE.format(conf=confidence, ci="t" if ci == "t" else "bootstrap")
+    wide = _family_rhos(rhos, units) if len(rhos) else pd.DataFrame()
+    result = {"rule": rule, "table": wide, "units": int(len(wide))}
+    if "pruning" not in wide or "quantization" not in wide:
+        return {**result, "verdict": "inconclusive",
+                "sentence": "C3 needs both pruned and quantized cells; with one of them missing it is inconclusive."}
+    parts = {}
+    for name in ("pruning", "quantization", "low rank"):
+        if name in wide:
+            key = "rho_" + name.replace(" ", "_")
+            result[key + "_mean"], result[key + "_low"], result[key + "_high"] = mean_ci(wide[name], ci, confidence,
+                                                                                        seed=seed)
+    prune_verdict = verdict(result["rho_pruning_low"], result["rho_pruning_high"])
+    result["pruning_verdict"] = prune_verdict
+    d_q = wide["pruning"] - wide["quantization"]
+    parts["quant"] = mean_ci(d_q, ci, confidence, seed=seed)
+    if "low rank" in wide:
+        parts["svd"] = mean_ci(d_q.abs() - (wide["pruning"] - wide["low rank"]).abs(), ci, confidence, seed=seed)
+    for short, (mean, low, high) in parts.items():
+        result.update({f"{short}_mean": mean, f"{short}_low": low, f"{short}_high": high,
+                       f"{short}_verdict": verdict(low, high)})
+    verdicts = [result[f"{p}_verdict"] for p in parts]
+    result["verdict"] = combine(verdicts) if prune_verdict == "holds" else "inconclusive"
+
+    def interval(short):
+        return (f"{result[short + '_mean']:+.2f} ({confidence:.0%} CI {result[short + '_low']:+.2f} to "
+                f"{result[short + '_high']:+.2f})")
+
+    sentence = (f"Over {len(wide)} task/seed units, the difficulty-slope correlation is {interval('rho_pruning')} for "
+                f"pruning and {interval('rho_quantization')} for quantization")
+    sentence += f", {interval('rho_low_rank')} for low rank. " if "low rank" in wide else ". "
+    sentence += f"Pruning minus quantization: {interval('quant')}"
+    sentence += (f"; how much closer low rank is to pruning than quantization is: {interval('svd')}. "
+                 if "svd" in parts else ". ")
+    if prune_verdict != "holds":
+        sentence += "Pruning itself does not show the pattern here (its interval is not above 0), so the contrast "\
+                    "C3 draws cannot be judged. "
+    result["sentence"] = sentence + f"Verdict on C3: {result['verdict']}."
+    return result
+
+
+# --- C4: the pattern across sparsity patterns and pruning methods ---------------------------
+
+C4_RULE = ("C4 reads the C1 verdicts (difficulty_trend: rank correlation between difficulty and the slope of "
+           "the drop, 95% bootstrap interval over seeds) of the pruning rows only, grouped by sparsity family "
+           "(unstructured, N:M) and by method (magnitude, wanda, sparsegpt): a group holds when all its rows "
+           "hold, fails when any fails, and is inconclusive otherwise. C4 combines the groups the same way, and "
+           "is inconclusive when the rows span a single family and a single method (nothing to compare across).")
+
+
+def c4_patterns(trend: pd.DataFrame) -> dict:
+    """C4 from C1 trend rows (columns family, method, verdict; other rows such as quantization are
+    ignored): a verdict per family, per method, and combined. The rule in full is `C4_RULE`."""
+    rows = trend[trend["family"].isin(("unstructured", "N:M")) & trend["method"].isin(PRUNING_METHODS)] \
+        if len(trend) else trend
+    by_family = {f: combine(g["verdict"]) for f, g in rows.groupby("family")} if len(rows) else {}
+    by_method = {m: combine(g["verdict"]) for m, g in rows.groupby("method")} if len(rows) else {}
+    table = pd.DataFrame([{"group": "family", "name": k, "verdict": v, "rows": int((rows["family"] == k).sum())}
+                          for k, v in by_family.items()]
+                         + [{"group": "method", "name": k, "verdict": v, "rows": int((rows["method"] == k).sum())}
+                            for k, v in by_method.items()], columns=["group", "name", "verdict", "rows"])
+    across = len(by_family) >= 2 or len(by_method) >= 2
+    overall = combine(list(by_family.values()) + list(by_method.values())) if across else "inconclusive"
+    describe = "; ".join(f"{k}: {v}" for k, v in {**by_family, **by_method}.items()) or "no pruning rows"
+    sentence = (f"Per sparsity family and pruning method, the C1 pattern ({describe})"
+                + ("" if across else ", a single family and method, so nothing to compare across")
+                + f". Verdict on C4: {overall}.")
+    result = {"verdict": overall, "families": len(by_family), "methods": len(by_method), "rows": int(len(rows)),
+              "by_family": by_family, "by_method": by_method, "table": table, "rule": C4_RULE, "sentence": sentence}
+    for k, v in {**by_family, **by_method}.items():
+        result[f"verdict_{k.replace(':', '').replace(' ', '_')}"] = v
+    return result
