@@ -293,7 +293,7 @@ def c3_quantization(rhos: pd.DataFrame, units: tuple[str, ...] = ("task", "seed"
         return (f"{result[short + '_mean']:+.2f} ({confidence:.0%} CI {result[short + '_low']:+.2f} to "
                 f"{result[short + '_high']:+.2f})")
 
-    sentence = (f"Over {len(wide)} task/seed units, the difficulty-slope correlation is {interval('rho_pruning')} for "
+    sentence = (f"Over {len(wide)} paired units ({'/'.join(units)}), the difficulty-slope correlation is {interval('rho_pruning')} for "
                 f"pruning and {interval('rho_quantization')} for quantization")
     sentence += f", {interval('rho_low_rank')} for low rank. " if "low rank" in wide else ". "
     sentence += f"Pruning minus quantization: {interval('quant')}"

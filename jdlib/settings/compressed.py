@@ -8,8 +8,10 @@ from collections.abc import Callable, Hashable
 import torch
 from torch import nn
 
-from ..compress import CALIBRATED, magnitude_ranking, prune
-from ..compress.masks import Masks
+from ..compress import CALIBRATED, QUANT_METHODS, low_rank, magnitude_ranking, prune, quantize
+from ..compress.masks import Masks, prunable_weights
+
+LOW_RANK = "svd"  # the method name of the truncated-SVD cells (the compression setting)
 
 
 class CompressedWeights:
@@ -32,23 +34,31 @@ class CompressedWeights:
         self.cache: OrderedDict[tuple, tuple[Masks, dict[str, torch.Tensor]]] = OrderedDict()
 
     def apply(self, method: str, pattern: str, sparsity: float, calibration: Callable[[], torch.Tensor] | None = None,
-              extra: tuple[Hashable, ...] = ()) -> Masks:
+              extra: tuple[Hashable, ...] = (), options: dict | None = None) -> Masks:
         """Put the compressed weights into the model and return their masks.
 
         `calibration` makes the calibration token ids for Wanda and SparseGPT (called only
         when they compress); `extra` adds what else the result depends on (the calibration
         data's source, say) to the cache key.
+
+        `method` may also be a quantizer ("rtn", "gptq": `options` bits, group_size) or "svd"
+        (`options` rank, rank_fraction of the full rank, or energy): the weights are then quantized or replaced by their
+        truncated SVD, and the masks mark the weights that came out exactly zero. `extra` must
+        then carry the options too (the cache key is made of method, pattern, sparsity, extra).
         """
         key = (method, pattern, sparsity, *extra)
         if key not in self.cache:
             ranked = method == "magnitude" and self.scope == "global" and pattern == "unstructured"
             if ranked and self.ranking is None:
                 self.ranking = magnitude_ranking(self.model)
-            if method in CALIBRATED and calibration is None:
+            if (method in CALIBRATED or method == "gptq") and calibration is None:
                 raise ValueError(f"method={method!r} needs calibration data")
-            masks, _ = prune(self.model, method=method, sparsity=sparsity, pattern=pattern, scope=self.scope,
-                             calibration=calibration() if method in CALIBRATED else None,
-                             ranking=self.ranking if ranked else None)
+            if method in QUANT_METHODS or method == LOW_RANK:
+                masks = self._quantize_or_factor(method, calibration, **(options or {}))
+            else:
+                masks, _ = prune(self.model, method=method, sparsity=sparsity, pattern=pattern, scope=self.scope,
+                                 calibration=calibration() if method in CALIBRATED else None,
+                                 ranking=self.ranking if ranked else None)
             if self.max_cached != 0:
                 params = dict(self.model.named_parameters())
                 self.cache[key] = (masks, {n: params[n].detach().clone() for n in masks.keep})
@@ -62,3 +72,15 @@ class CompressedWeights:
             for name, w in weights.items():
                 params[name].copy_(w)
         return masks
+
+    def _quantize_or_factor(self, method: str, calibration: Callable[[], torch.Tensor] | None, **options) -> Masks:
+        if method == LOW_RANK:
+            rank = options.get("rank")
+            if options.get("rank_fraction") is not None:  # of the full rank of the block linears
+                full = max(min(w.shape) for w in prunable_weights(self.model).values())
+                rank = max(1, round(options["rank_fraction"] * full))
+            low_rank(self.model, rank=rank, energy=options.get("energy"))
+        else:
+            quantize(self.model, method=method, bits=options["bits"], group_size=options.get("group_size"),
+                     calibration=calibration() if method == "gptq" else None)
+        return Masks({n: (w != 0).detach().clone() for n, w in prunable_weights(self.model).items()})

@@ -98,9 +98,20 @@ def check_levels(name: str, values: Sequence, valid: Callable[[object], bool], a
             raise ConfigError(f"{name}: {v!r} is not valid: use {allowed}")
 
 
+# What else a quantized or low-rank cell (the compression setting) carries: pruning cells have none
+# of these, so their state and their key are unchanged.
+COMPRESSION_FIELDS = ("bits", "group_size", "rank_fraction", "energy")
+GPTQ = "gptq"  # calibrated like Wanda and SparseGPT
+
+
+def compression_options(cell: dict) -> dict:
+    return {k: cell[k] for k in COMPRESSION_FIELDS if k in cell}
+
+
 def state_of(cell: dict) -> tuple:
     """The compressed state a cell needs (its weights do not depend on anything else here)."""
-    return (cell["method"], cell["pattern"], float(cell["sparsity"]))
+    return (cell["method"], cell["pattern"], float(cell["sparsity"]),
+            *((k, cell[k]) for k in COMPRESSION_FIELDS if k in cell))
 
 
 def scoring_cells(config: NoFinetuneConfig, level: str, values: Sequence) -> list[dict]:
@@ -162,7 +173,7 @@ class ScoringRunner:
         return calibration_from_texts(tok, texts, config.calibration_samples, config.calibration_seq_len)
 
     def _set_weights(self, cell: dict) -> None:
-        calibrated = cell["method"] in CALIBRATED
+        calibrated = cell["method"] in CALIBRATED or cell["method"] == GPTQ
         state = state_of(cell) + ((cell["task"],) if calibrated and self.config.calibration == "task" else ())
         if state == self.state:
             return
@@ -170,7 +181,8 @@ class ScoringRunner:
         self.sparsity = 0.0
         if cell["transfer"] != "dense":
             masks = self.compressed.apply(cell["method"], cell["pattern"], cell["sparsity"],
-                                          calibration=lambda: self._calibration(cell["task"]), extra=state[3:])
+                                          calibration=lambda: self._calibration(cell["task"]), extra=state[3:],
+                                          options=compression_options(cell))
             self.sparsity = masks.sparsity
         self.state, self.scorers = state, {}
 
