@@ -3,7 +3,6 @@
 PY := .venv/bin/python
 STAMP := .venv/.installed
 PARAMS ?= quick
-NOTEBOOKS := $(basename $(notdir $(wildcard notebooks/*.ipynb)))
 
 .PHONY: book notebooks test install clean
 
@@ -22,7 +21,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 notebooks: $(STAMP)
-	@for nb in $(NOTEBOOKS); do \
+	@for nb in $$($(PY) -m jdlib.book); do \
 		echo "== $$nb (params/$(PARAMS))"; \
 		.venv/bin/papermill --log-level WARNING notebooks/$$nb.ipynb book/$$nb.ipynb -p params $(PARAMS) || exit 1; \
 	done

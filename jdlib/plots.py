@@ -4,6 +4,14 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
+
+
+def _subplots(nrows: int = 1, ncols: int = 1, figsize=None, **kwargs):
+    """A figure outside pyplot's registry: a notebook shows it where it glues it, and the
+    inline backend does not show it a second time at the end of the cell."""
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(nrows, ncols, **kwargs)
 
 
 def _label(value) -> str:
@@ -24,7 +32,7 @@ def normalised_performance(norm: pd.DataFrame, level: str, difficulty, level_lab
     tasks = list(dict.fromkeys(norm["task"]))
     methods = sorted(norm["method"].unique())
     families = [(f, m) for f in ("unstructured", "N:M") if f in set(norm["family"]) for m in methods]
-    fig, axes = plt.subplots(len(families), len(tasks), figsize=(4.2 * len(tasks), 3.4 * len(families)),
+    fig, axes = _subplots(len(families), len(tasks), figsize=(4.2 * len(tasks), 3.4 * len(families)),
                              squeeze=False, sharey=True)
     levels = sorted(norm[level].unique(), key=difficulty)
     colours = plt.cm.viridis_r(np.linspace(0.15, 0.95, max(len(levels), 2)))
@@ -54,7 +62,7 @@ TRANSFER_STYLES = {"dense_freeze": "o-", "sparse_to_dense": "^-.", "sparse": "s-
 
 
 def _empty(message: str) -> plt.Figure:
-    fig, ax = plt.subplots(figsize=(4, 1.5))
+    fig, ax = _subplots(figsize=(4, 1.5))
     ax.text(0.5, 0.5, message, ha="center", va="center")
     ax.axis("off")
     return fig
@@ -74,7 +82,7 @@ def transfer_modes(norm: pd.DataFrame, level: str, difficulty, level_label: str 
     rows = ([("all tasks", f) for f in ("unstructured", "N:M") if f in set(norm["family"])] if across_tasks else
             list(norm[["task", "family"]].drop_duplicates().itertuples(index=False, name=None)))
     levels = sorted(norm[level].unique(), key=difficulty)
-    fig, axes = plt.subplots(len(rows), len(levels), figsize=(3.4 * len(levels), 3.0 * len(rows)),
+    fig, axes = _subplots(len(rows), len(levels), figsize=(3.4 * len(levels), 3.0 * len(rows)),
                              squeeze=False, sharey=True)
     for r, (task, family) in enumerate(rows):
         for c, value in enumerate(levels):
@@ -109,7 +117,7 @@ def interpolation_paths(paths: pd.DataFrame, level: str, difficulty, level_label
     panels = list(paths[["task", "transfer", "pattern", "sparsity"]].drop_duplicates().itertuples(index=False, name=None))
     levels = sorted(paths[level].unique(), key=difficulty)
     colours = plt.cm.viridis_r(np.linspace(0.15, 0.95, max(len(levels), 2)))
-    fig, axes = plt.subplots(2, len(panels), figsize=(3.4 * len(panels), 5.6), squeeze=False, sharex=True)
+    fig, axes = _subplots(2, len(panels), figsize=(3.4 * len(panels), 5.6), squeeze=False, sharex=True)
     for c, (task, transfer, pattern, sparsity) in enumerate(panels):
         panel = paths[(paths["task"] == task) & (paths["transfer"] == transfer) & (paths["pattern"] == pattern)
                       & (paths["sparsity"] == sparsity)]
@@ -143,7 +151,7 @@ def barriers(frame: pd.DataFrame, level: str, difficulty, level_label: str | Non
     panels = list(frame[["task", "family"]].drop_duplicates().itertuples(index=False, name=None))
     levels = sorted(frame[level].unique(), key=difficulty)
     colours = plt.cm.viridis_r(np.linspace(0.15, 0.95, max(len(levels), 2)))
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False, sharey=True)
+    fig, axes = _subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False, sharey=True)
     for c, (task, family) in enumerate(panels):
         ax = axes[0, c]
         panel = frame[(frame["task"] == task) & (frame["family"] == family)]

@@ -6,10 +6,11 @@ from pathlib import Path
 import papermill
 import pytest
 
+from jdlib.book import notebooks
 from jdlib.results import ResultsStore
 
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = sorted(p.stem for p in (ROOT / "notebooks").glob("*.ipynb"))
+NOTEBOOKS = notebooks()
 GLUE_REF = re.compile(r"\{glue:\w+\}`([A-Za-z0-9_]+)|```\{glue:figure\} ([A-Za-z0-9_]+)")
 
 
@@ -49,6 +50,8 @@ def test_notebooks_are_thin():
     for nb in NOTEBOOKS:
         cells = json.loads((ROOT / "notebooks" / f"{nb}.ipynb").read_text())["cells"]
         for cell in cells:
+            if cell["cell_type"] != "code":
+                continue
             source = "".join(cell["source"])
             assert not any(line.lstrip().startswith(("def ", "class ")) for line in source.splitlines())
             assert not cell.get("outputs"), "source notebooks carry no outputs"
