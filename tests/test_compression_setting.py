@@ -1,0 +1,113 @@
+"""The compression setting: pruning, quantization and SVD cells on Settings 2 and 3's knobs."""
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import jdlib
+from jdlib import claims
+from jdlib.config import ConfigError
+from jdlib.models import load_model, restore, snapshot
+from jdlib.settings import compression
+from jdlib.settings.compressed import CompressedWeights
+from jdlib.settings.nofinetune import state_of
+
+
+def test_compression_axis():
+    shapes = [(4, 8), (8, 4)]
+    cell = {"transfer": "none", "pattern": "unstructured", "sparsity": 0.0}
+    assert compression.compression_ratio({**cell, "method": "magnitude", "sparsity": 0.75}, shapes) == pytest.approx(4)
+    assert compression.compression_ratio({**cell, "method": "magnitude", "pattern": "2:4"}, shapes) == pytest.approx(2)
+    assert compression.compression_ratio({**cell, "method": "gptq", "bits": 4}, shapes) == pytest.approx(8)
+    assert compression.compression_ratio({**cell, "method": "rtn", "bits": 2}, shapes) == pytest.approx(16)
+    # full rank 4, fraction 0.5 -> rank 2: 2 * 32 / (2 * 12 * 2)
+    assert compression.compression_ratio({**cell, "method": "svd", "rank_fraction": 0.5}, shapes) == pytest.approx(64 / 48)
+    assert compression.compression_ratio({"transfer": "dense", "method": "none", "pattern": "dense",
+                                          "sparsity": 0.0}, shapes) == 1.0
+
+
+def test_pruning_state_unchanged_and_new_cells_carry_their_options():
+    assert state_of({"method": "magnitude", "pattern": "unstructured", "sparsity": 0.5}) == ("magnitude", "unstructured", 0.5)
+    assert state_of({"method": "rtn", "pattern": "unstructured", "sparsity": 0.0, "bits": 3}) != \
+        state_of({"method": "rtn", "pattern": "unstructured", "sparsity": 0.0, "bits": 4})
+
+
+def test_config_checks():
+    with pytest.raises(ConfigError, match="bits"):
+        jdlib.config.load("compression", "ci", bits=[9])
+    with pytest.raises(ConfigError, match="tasks is not used"):
+        jdlib.config.load("compression", "ci", tasks=["bigbench/disfl_qa"])
+    with pytest.raises(ConfigError, match="rank_fractions"):
+        jdlib.config.load("compression", "ci", rank_fractions=[1.5])
+
+
+@pytest.mark.parametrize("method,options", [("rtn", {"bits": 2}), ("gptq", {"bits": 3}), ("svd", {"rank_fraction": 0.25})])
+def test_quantized_and_low_rank_cells_change_the_weights(method, options):
+    loaded = load_model("tiny-bert", head="embedding")
+    model = loaded.model
+    before = snapshot(model)
+    weights = CompressedWeights(model, "global")
+    calibration = lambda: torch.randint(5, loaded.model.config.vocab_size, (2, 8))  # noqa: E731
+    extra = tuple(options.items())
+    weights.apply(method, "unstructured", 0.0, calibration, extra=extra, options=options)
+    names = list(compression.prunable_weights(model))
+    compressed = {n: dict(model.named_parameters())[n].detach().clone() for n in names}
+    assert all(not torch.equal(compressed[n], before[n]) for n in names)
+    if method == "svd":
+        assert all(torch.linalg.matrix_rank(w).item() <= max(1, round(0.25 * min(w.shape))) for w in compressed.values())
+    else:
+        assert all(w.unique().numel() <= 2 ** options["bits"] * w.shape[0] for w in compressed.values())
+    restore(model, before)
+    weights.apply(method, "unstructured", 0.0, calibration, extra=extra, options=options)  # from the cache
+    assert all(torch.equal(dict(model.named_parameters())[n], compressed[n]) for n in names)
+
+
+def test_tiny_sweep_runs_every_family(tmp_path):
+    config = jdlib.config.load("compression", "ci", store=str(tmp_path / "s.sqlite"), options=[2, 4],
+                               context=[0, 100], seeds=[41], max_eval=6, quantizers=["rtn"], bits=[2],
+                               pattern=["unstructured"])
+    results = jdlib.sweep(config, progress=False)
+    assert len(results) == len(compression.cells(config))
+    assert set(results["method"]) == {"none", "magnitude", "rtn", "svd"}
+    assert set(results["knob"]) == {"options", "context"}
+    assert results["accuracy"].between(0, 1).all()
+    ratios = results.groupby("method")["compression_ratio"].first()
+    assert ratios["rtn"] == 16 and ratios["magnitude"] == pytest.approx(2) and ratios["none"] == 1
+    analysis = compression.analyse(results, config.knobs(), n_boot=10)
+    norm = analysis["options"]["norm"]
+    assert set(norm["compressor"]) == {"pruning", "quantization", "low rank"}
+    assert (norm[norm["pattern"] == "dense"]["compression_ratio"] == 1).all()
+
+
+def _rhos(prune, quant, svd=None, n=4, noise=0.05):
+    rng = np.random.default_rng(0)
+    rows = []
+    for seed in range(n):
+        for method, rho in (("magnitude", prune), ("gptq", quant), ("svd", svd)):
+            if rho is not None:
+                rows.append({"task": "t", "seed": seed, "method": method, "rho": rho + rng.normal(0, noise)})
+    return pd.DataFrame(rows)
+
+
+def test_c3_verdicts():
+    assert claims.c3_quantization(_rhos(0.9, -0.2, 0.8))["verdict"] == "holds"
+    assert claims.c3_quantization(_rhos(0.9, 0.9, noise=0.01))["verdict"] == "inconclusive"
+    assert claims.c3_quantization(_rhos(0.9, 0.9, 0.0, noise=0.01))["svd_verdict"] == "fails"  # SVD not closer
+    failed = claims.c3_quantization(_rhos(0.5, 0.9, 0.5))
+    assert failed["quant_verdict"] == "fails" and failed["verdict"] == "fails"
+    assert claims.c3_quantization(_rhos(-0.5, 0.9, 0.5))["verdict"] == "inconclusive"  # pruning lacks the pattern
+    assert claims.c3_quantization(_rhos(0.9, -0.2, 0.8, n=1))["verdict"] == "inconclusive"
+    assert claims.c3_quantization(_rhos(0.9, None))["verdict"] == "inconclusive"
+
+
+def test_c4_verdicts():
+    def trend(verdicts):
+        return pd.DataFrame([{"family": f, "method": m, "verdict": v} for (f, m), v in verdicts.items()]
+                            + [{"family": "quantization", "method": "gptq", "verdict": "fails"}])
+
+    both = {("unstructured", "magnitude"): "holds", ("N:M", "magnitude"): "holds", ("unstructured", "wanda"): "holds"}
+    result = claims.c4_patterns(trend(both))
+    assert result["verdict"] == "holds" and result["by_family"] == {"N:M": "holds", "unstructured": "holds"}
+    assert claims.c4_patterns(trend({**both, ("N:M", "magnitude"): "fails"}))["verdict"] == "fails"
+    assert claims.c4_patterns(trend({**both, ("unstructured", "wanda"): "inconclusive"}))["verdict"] == "inconclusive"
+    assert claims.c4_patterns(trend({("unstructured", "magnitude"): "holds"}))["verdict"] == "inconclusive"
