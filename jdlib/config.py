@@ -12,6 +12,7 @@ from pathlib import Path
 import yaml
 
 from .compress import PRUNE_METHODS
+from .compress.calibrate import CALIBRATION_SOURCES
 from .compress.masks import SCOPES, parse_pattern
 from .data import check_task_name
 from .transfer import check_mode
@@ -47,6 +48,7 @@ class SweepConfig:
     lr: float = 2e-5
     max_train: int | None = None
     max_eval: int | None = None
+    calibration: str = "task"  # Wanda/SparseGPT calibration text: the task's training split, or C4 (the paper's)
     calibration_samples: int = 128
     calibration_seq_len: int = 128
     store: str = "results/quick.sqlite"
@@ -80,6 +82,9 @@ class SweepConfig:
                 check_mode(t)
             except ValueError as err:
                 raise ConfigError(str(err)) from None
+        if self.calibration not in CALIBRATION_SOURCES:
+            raise ConfigError(f"calibration={self.calibration!r} is not valid: use one of "
+                              f"{', '.join(CALIBRATION_SOURCES)}")
         for name in ("epochs", "batch_size", "max_length", "calibration_samples", "calibration_seq_len"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:

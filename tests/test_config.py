@@ -57,3 +57,16 @@ def test_setting5_checks_the_rater_and_that_tasks_have_human_scores():
         load("setting5", "ci", rater="crowd")
     with pytest.raises(ConfigError, match="hinglish_toxicity.*no average human rater score"):
         load("setting5", "ci", tasks=["bigbench/navigate", "bigbench/hinglish_toxicity"])
+
+
+def test_calibrated_cells_carry_their_calibration_and_magnitude_cells_keep_their_keys():
+    from jdlib.settings import setting1
+
+    config = load("setting1", "ci", method=["magnitude", "wanda"], calibration_samples=16)
+    cells = setting1.cells(config)
+    wanda = [c for c in cells if c["method"] == "wanda"]
+    magnitude = [c for c in cells if c["method"] == "magnitude"]
+    assert wanda and all(c["calibration"] == "task" and c["calibration_samples"] == 16 for c in wanda)
+    assert magnitude and not any("calibration" in c for c in magnitude)
+    with pytest.raises(ConfigError, match="calibration='wiki'.*task, c4"):
+        load("setting1", "ci", calibration="wiki")

@@ -279,3 +279,16 @@ def calibration_from_c4(tokenizer: Any, n_samples: int = 128, seq_len: int = 204
             "offline, build calibration with calibration_from_texts."
         ) from err
     return _windows(len(docs), lambda i: tokenizer(docs[i]["text"])["input_ids"], n_samples, seq_len, seed)
+
+
+CALIBRATION_SOURCES = ("task", "c4")
+
+
+def calibration_for(source: str, tokenizer: Any, texts: Sequence[str], n_samples: int, seq_len: int,
+                    seed: int = 0) -> torch.Tensor:
+    """Calibration token ids from `source`: "task" (the given texts, the embedded scale) or "c4" (the paper's)."""
+    if source == "c4":
+        return calibration_from_c4(tokenizer, n_samples, seq_len, seed)
+    if source == "task":
+        return calibration_from_texts(tokenizer, texts, n_samples, seq_len, seed)
+    raise ValueError(f"calibration={source!r} is not valid: use one of {', '.join(CALIBRATION_SOURCES)}")

@@ -2,6 +2,8 @@
 mode on (a fraction of) a task, evaluate. Shared by Setting 1, Setting 5 and the ablations."""
 from __future__ import annotations
 
+from ..compress import CALIBRATED
+from ..compress.calibrate import calibration_for
 from ..compress.masks import Masks, parse_pattern
 from ..data import load_task
 from ..difficulty import subsample
@@ -20,10 +22,17 @@ def transfer_cells(config) -> list[dict]:
         nm = parse_pattern(pattern)
         levels = [1.0 - nm[0] / nm[1]] if nm else config.sparsities
         compressions += [(pattern, round(s, 6)) for s in levels]
-    variants = [DENSE] + [{"transfer": t, "method": m, "pattern": p, "sparsity": s}
+    variants = [DENSE] + [{"transfer": t, "method": m, "pattern": p, "sparsity": s, **calibration_of(config, m)}
                           for t in config.transfer for m in config.method for p, s in compressions]
     return [{**config.cell_common(), "task": task, "seed": seed, **v}
             for task in config.tasks for seed in config.seeds for v in variants]
+
+
+def calibration_of(config, method: str) -> dict:
+    """What a calibrated method's result depends on beyond the cell (nothing for magnitude)."""
+    if method not in CALIBRATED:
+        return {}
+    return {k: getattr(config, k) for k in ("calibration", "calibration_samples", "calibration_seq_len")}
 
 
 class FinetuneRunner:
@@ -47,7 +56,10 @@ class FinetuneRunner:
         self.task_name = task_name
 
     def _compress(self, method: str, pattern: str, sparsity: float) -> Masks:
-        return self.compressed.apply(method, pattern, sparsity)
+        config = self.config
+        return self.compressed.apply(method, pattern, sparsity, calibration=lambda: calibration_for(
+            config.calibration, self.loaded.tokenizer, self.task.train["text"], config.calibration_samples,
+            config.calibration_seq_len))
 
     def fine_tune(self, cell: dict) -> dict:
         """Fine-tune the cell's model in place (left in `self.loaded.model`); return what the run records."""
