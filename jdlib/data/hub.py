@@ -18,7 +18,8 @@ SOURCES = {f"glue/{name}" for name in GLUE}
 HUMAN = {"piqa": {"average": 95.0}, "hellaswag": {"average": 95.6}, "openbookqa": {"average": 92.0}}
 
 
-def _hub(*args, **kwargs) -> datasets.DatasetDict:
+def from_hub(*args, **kwargs) -> datasets.DatasetDict:
+    """`datasets.load_dataset`, with a clear message when the hub cannot be reached."""
     try:
         return datasets.load_dataset(*args, **kwargs)
     except (ConnectionError, OSError, ValueError) as err:
@@ -30,7 +31,7 @@ def load(name: str) -> Task:
     source, _, config = name.partition("/")
     if source == "glue" and config in GLUE:
         fields, labels, val_split = GLUE[config]
-        raw = _hub("nyu-mll/glue", config)
+        raw = from_hub("nyu-mll/glue", config)
 
         def view(split: datasets.Dataset) -> datasets.Dataset:
             # Sentence pairs are joined with the tokenizer's separator at tokenisation time.

@@ -20,6 +20,7 @@ from collections.abc import Iterable
 
 import datasets
 
+from .hub import from_hub
 from .task import Task
 
 MMLU_ID = "cais/mmlu"
@@ -53,17 +54,9 @@ def is_known(name: str) -> bool:
     return name in names()
 
 
-def _hub(*args, **kwargs) -> datasets.DatasetDict:
-    try:
-        return datasets.load_dataset(*args, **kwargs)
-    except (ConnectionError, OSError, ValueError) as err:
-        raise OSError(f"could not load {args} from the Hugging Face hub ({err}); the paper-scale tasks "
-                      "need internet, or a datasets cache filled on a machine that has it") from None
-
-
 def _mmlu(name: str) -> Task:
     subject = name.partition("/")[2] or "all"
-    raw = _hub(MMLU_ID, subject)
+    raw = from_hub(MMLU_ID, subject)
 
     def view(split: datasets.Dataset) -> datasets.Dataset:
         return split.map(lambda e: {"text": e["question"], "options": list(e["choices"]), "label": int(e["answer"]),
@@ -83,7 +76,7 @@ def _first(texts: Iterable[str] | None) -> str:
 
 
 def _trivia_qa(name: str) -> Task:
-    raw = _hub(TRIVIA_QA_ID, TRIVIA_QA_CONFIG)
+    raw = from_hub(TRIVIA_QA_ID, TRIVIA_QA_CONFIG)
 
     def with_context(e: dict) -> dict:
         context = _first(e["entity_pages"]["wiki_context"]) or _first(e["search_results"]["search_context"])
@@ -112,7 +105,7 @@ def _answer_names(parses) -> list[str]:
 
 
 def _freebase_qa(name: str) -> Task:
-    raw = _hub(FREEBASE_QA_ID, revision=FREEBASE_QA_REVISION)
+    raw = from_hub(FREEBASE_QA_ID, revision=FREEBASE_QA_REVISION)
 
     def view(split: datasets.Dataset) -> datasets.Dataset:
         return split.map(lambda e: {"text": e["RawQuestion"], "answers": _answer_names(e["Parses"])},
