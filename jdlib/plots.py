@@ -7,6 +7,13 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 
+def _label_axes(ax, x_label: str, first_column: bool) -> None:
+    ax.set_xlabel(x_label)
+    if first_column:
+        ax.set_ylabel("normalised performance")
+    ax.grid(alpha=0.3)
+
+
 def _subplots(nrows: int = 1, ncols: int = 1, figsize=None, **kwargs):
     """A figure outside pyplot's registry: a notebook shows it where it glues it, and the
     inline backend does not show it a second time at the end of the cell."""
@@ -48,10 +55,7 @@ def normalised_performance(norm: pd.DataFrame, level: str, difficulty, level_lab
                 ax.fill_between(curve.index, curve["min"], curve["max"], color=colour, alpha=0.15)
             ax.axhline(1.0, color="grey", lw=0.8, ls="--")
             ax.set_title(f"{task.split('/')[-1]} ({family}{f', {method}' if len(methods) > 1 else ''})", fontsize=10)
-            ax.set_xlabel(x_label)
-            if c == 0:
-                ax.set_ylabel("normalised performance")
-            ax.grid(alpha=0.3)
+            _label_axes(ax, x_label, first_column=c == 0)
     axes[0, -1].legend(fontsize=8, loc="lower left")
     fig.tight_layout()
     return fig
@@ -99,10 +103,7 @@ def transfer_modes(norm: pd.DataFrame, level: str, difficulty, level_label: str 
             title = (f"{names[value]} ({level_label or level} {value:g})" if across_tasks
                      else f"{task.split('/')[-1]}, {level_label or level} {value:g}")
             ax.set_title(title + ("" if family == "unstructured" else f", {family}"), fontsize=9)
-            ax.set_xlabel(x_label)
-            if c == 0:
-                ax.set_ylabel("normalised performance")
-            ax.grid(alpha=0.3)
+            _label_axes(ax, x_label, first_column=c == 0)
     axes[0, -1].legend(fontsize=7, loc="lower left")
     fig.tight_layout()
     return fig

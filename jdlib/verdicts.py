@@ -9,7 +9,7 @@ from __future__ import annotations
 import pandas as pd
 
 from . import claims, config as configs, stats
-from .settings import lmc, setting1, setting2, setting3, setting4, setting5, setting6
+from .settings import compression, lmc, setting1, setting2, setting3, setting4, setting5, setting6
 from .sweep import sweep
 
 # setting: (level column, difficulty order, levels are tasks)
@@ -62,16 +62,22 @@ def c1_monotonic(results: dict[str, pd.DataFrame]) -> dict:
 
 
 def all_claims(params: str = "quick", store: str | None = None) -> dict[str, dict]:
-    """C1, C2 (within and across tasks) and C5 from the chapters' rows, each a claims-style result."""
+    """C1 to C5 from the chapters' rows, each a claims-style result (verdict, sentence, rule)."""
     settings = {s: chapter_results(s, params, store) for s in C1_SETTINGS}
+    c1 = c1_monotonic(settings)
     gem = chapter_results("true_gem", params, store)
     c2_within = claims.c2_irreversibility(gem.within, "fraction", setting1.difficulty)
     c2_across = claims.c2_irreversibility(gem.across, "gap", setting5.difficulty)
     c2 = {"verdict": claims.combine([c2_within["verdict"], c2_across["verdict"]]),
           "sentence": f"Within a task: {c2_within['sentence']} Across tasks: {c2_across['sentence']}",
           "within": c2_within["verdict"], "across": c2_across["verdict"], "rule": c2_within["rule"]}
+    compression_config = configs.load("compression", params, store=store)
+    analysis = compression.analyse(sweep(compression_config, progress=False), compression_config.knobs())
+    c3 = claims.c3_quantization(analysis["rhos"], units=("knob", "task", "seed"))
+    # C4 pools the C1 comparisons of every setting with the compression chapter's pruning rows.
+    c4 = claims.c4_patterns(pd.concat([c1["table"], analysis["trend"]], ignore_index=True))
     c5 = claims.c5_basin(chapter_results("lmc", params, store), "fraction", lmc.difficulty)
-    return {"c1": c1_monotonic(settings), "c2": c2, "c5": c5}
+    return {"c1": c1, "c2": c2, "c3": c3, "c4": c4, "c5": c5}
 
 
 def summary(results: dict[str, dict]) -> pd.DataFrame:

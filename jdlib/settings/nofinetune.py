@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 import pandas as pd
 from transformers import AutoConfig
 
-from ..compress import CALIBRATED, calibration_from_c4, calibration_from_texts
+from ..compress import CALIBRATED
+from ..compress.calibrate import calibration_for
 from ..config import ConfigError, SweepConfig
 from ..data import Task, load_task
 from ..models import DECODER_TYPES, load_model, quiet, resolve_path, restore, snapshot
@@ -38,7 +39,6 @@ from .finetuning import transfer_cells
 
 NO_TRANSFER = "none"  # the compressed cells' transfer: the pre-trained model is scored as compressed
 CHOICE_SCORES = ("acc", "acc_norm")
-CALIBRATION_SOURCES = ("task", "c4")
 LARGE = 1_000_000_000  # parameters above which compressed copies are not cached
 
 
@@ -62,7 +62,6 @@ class NoFinetuneConfig(SweepConfig):
     transfer: list[str] = field(default_factory=lambda: [NO_TRANSFER])
     max_eval: int | None = 200
     eval_seeded: bool = False
-    calibration: str = "task"
     prompt_format: str = "cloze"
     choice_score: str = "acc"
     max_new_tokens: int = 16
@@ -74,7 +73,7 @@ class NoFinetuneConfig(SweepConfig):
                 raise ConfigError(f"transfer={t!r} is not valid for {self.setting}: it scores the compressed "
                                   f"pre-trained model without fine-tuning; use '{NO_TRANSFER}'")
         SweepConfig.validate(dataclasses.replace(self, transfer=[]))
-        choices = {"calibration": CALIBRATION_SOURCES, "prompt_format": FORMATS, "choice_score": CHOICE_SCORES,
+        choices = {"prompt_format": FORMATS, "choice_score": CHOICE_SCORES,
                    "answer_metric": ANSWER_METRICS}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
@@ -165,12 +164,10 @@ class ScoringRunner:
         self.state, self.sparsity, self.scorers = None, 0.0, {}
 
     def _calibration(self, task_name: str):
-        config, tok = self.config, self.loaded.tokenizer
-        if config.calibration == "c4":
-            return calibration_from_c4(tok, config.calibration_samples, config.calibration_seq_len)
-        task = self.task(task_name)
-        texts = [r["text"] + (" " + r["context"] if r.get("context") else "") for r in task.train]
-        return calibration_from_texts(tok, texts, config.calibration_samples, config.calibration_seq_len)
+        config = self.config
+        texts = [r["text"] + (" " + r["context"] if r.get("context") else "") for r in self.task(task_name).train]
+        return calibration_for(config.calibration, self.loaded.tokenizer, texts, config.calibration_samples,
+                               config.calibration_seq_len)
 
     def _set_weights(self, cell: dict) -> None:
         calibrated = cell["method"] in CALIBRATED or cell["method"] == GPTQ
