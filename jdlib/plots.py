@@ -4,7 +4,6 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 
 
 def _label_axes(ax, x_label: str, first_column: bool) -> None:
@@ -15,10 +14,12 @@ def _label_axes(ax, x_label: str, first_column: bool) -> None:
 
 
 def _subplots(nrows: int = 1, ncols: int = 1, figsize=None, **kwargs):
-    """A figure outside pyplot's registry: a notebook shows it where it glues it, and the
-    inline backend does not show it a second time at the end of the cell."""
-    fig = Figure(figsize=figsize)
-    return fig, fig.subplots(nrows, ncols, **kwargs)
+    """pyplot's subplots, closed at once: a notebook shows the figure where it glues it, and the
+    inline backend does not show it a second time at the end of the cell (a closed figure still
+    renders)."""
+    fig, axes = plt.subplots(nrows, ncols, figsize=figsize, **kwargs)
+    plt.close(fig)
+    return fig, axes
 
 
 def _label(value) -> str:
@@ -168,5 +169,31 @@ def barriers(frame: pd.DataFrame, level: str, difficulty, level_label: str | Non
             ax.set_ylabel("loss barrier")
         ax.grid(alpha=0.3)
     axes[0, -1].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+VERDICT_COLOURS = {"holds": "tab:green", "fails": "tab:red", "inconclusive": "tab:grey"}
+
+
+def comparisons(table: pd.DataFrame, x_label: str = "estimate (95% CI)") -> plt.Figure:
+    """A forest plot of claim comparisons: one row each (columns setting, task, family, method,
+    estimate, low, high, verdict), coloured by verdict; the claim predicts estimates above 0."""
+    rows = table.reset_index(drop=True)
+    fig, ax = _subplots(figsize=(7.5, 0.32 * len(rows) + 1.2))
+    for i, r in rows.iterrows():
+        colour = VERDICT_COLOURS.get(r["verdict"], "black")
+        ax.plot([r["low"], r["high"]], [i, i], color=colour, lw=2)
+        ax.plot(r["estimate"], i, "o", color=colour)
+    labels = [f"{r['setting']}: {r['task'].split('/')[-1] if isinstance(r.get('task'), str) else 'all tasks'} "
+              f"({r['family']}, {r['method']})" for _, r in rows.iterrows()]
+    ax.set_yticks(range(len(rows)), labels, fontsize=7)
+    ax.invert_yaxis()
+    ax.axvline(0, color="black", lw=0.8, ls="--")
+    ax.set_xlabel(x_label)
+    for verdict, colour in VERDICT_COLOURS.items():
+        ax.plot([], [], color=colour, lw=2, label=verdict)
+    ax.legend(fontsize=7, loc="lower right")
+    ax.grid(alpha=0.3, axis="x")
     fig.tight_layout()
     return fig
