@@ -20,7 +20,8 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
+
+from jdlib.book import chapters
 
 CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,27 +51,7 @@ pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=(
     f"{CHROMIUM} is missing: install Debian's Chromium with `apt-get install -y chromium` (as root)"))
 
 
-def toc_files(toc_path: Path) -> list[str]:
-    """Every document _toc.yml names, in order: root, then each `file:` (a `glob:` would show up as a page
-    the build wrote that is not listed here)."""
-    toc = yaml.safe_load(toc_path.read_text())
-    found = [toc["root"]]
-
-    def walk(node):
-        if isinstance(node, dict):
-            if "file" in node:
-                found.append(node["file"])
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-
-    walk({k: v for k, v in toc.items() if k != "root"})
-    return [str(Path(f).with_suffix("")) if Path(f).suffix in (".md", ".ipynb") else f for f in found]
-
-
-CHAPTERS = toc_files(ROOT / "_toc.yml")
+CHAPTERS = chapters(ROOT / "_toc.yml")
 
 
 class CDPError(RuntimeError):
