@@ -9,5 +9,5 @@ from .models import load_model
 from .sweep import sweep
 from .train import finetune
 
-__all__ = ["compress", "config", "evaluate", "finetune", "load_model", "load_task", "plots", "stats",
+__all__ = ["compress", "config", "evaluate", "finetune", "load_model", "load_task", "plots", "report", "stats",
            "sweep", "Task"]

@@ -9,7 +9,7 @@ import jdlib
 import jdlib.settings.nofinetune as nofinetune
 from jdlib.compress import prune
 from jdlib.config import ConfigError, load
-from jdlib.data import Task, check_task_name, load_task
+from jdlib.data import check_task_name, load_task
 from jdlib.models import tiny_model
 from jdlib.results import ResultsStore
 from jdlib.settings.nofinetune import ScoringRunner

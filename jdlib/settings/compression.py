@@ -19,7 +19,6 @@ Spearman correlation within a family is the same as against sparsity, bits or ra
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field
 
 import matplotlib.pyplot as plt
