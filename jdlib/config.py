@@ -133,9 +133,11 @@ def load(setting: str, params: str = "quick", **overrides) -> SweepConfig:
 
     if setting not in CONFIGS:
         raise ConfigError(f"setting={setting!r} is not valid: use one of {', '.join(CONFIGS)}")
-    cls = CONFIGS[setting]
     values = yaml.safe_load(params_file(setting, params).read_text()) or {}
     values.update({k: v for k, v in overrides.items() if v is not None})
+    cls = CONFIGS[setting]
+    if hasattr(cls, "variant"):  # a setting with two formulations picks its config by the values
+        cls = cls.variant(values)
     if values.get("sparsity") is not None:
         values["sparsities"] = [values.pop("sparsity")]
     values.pop("sparsity", None)

@@ -1,7 +1,8 @@
 import pytest
 
 import jdlib.models
-from jdlib.config import ConfigError, load
+from jdlib.config import PARAMS_DIR, ConfigError, load
+from jdlib.settings import CONFIGS
 
 
 @pytest.fixture(autouse=True)
@@ -47,9 +48,18 @@ def test_scalars_become_lists():
     assert config.pattern == ["2:4"] and config.seeds == [7] and config.fractions == [0.5]
 
 
-@pytest.mark.parametrize("params", ["ci", "quick", "full", "paper"])
-def test_every_params_file_validates(params):
-    assert load("setting1", params).tasks
+PARAMS_FILES = sorted((f.parent.name, f.stem) for f in PARAMS_DIR.glob("*/*.yaml"))
+
+
+@pytest.mark.parametrize("params, setting", PARAMS_FILES)
+def test_every_params_file_validates(params, setting):
+    assert setting in CONFIGS, f"params/{params}/{setting}.yaml names no setting"
+    assert load(setting, params).setting == setting
+
+
+def test_paper_setting5_scores_without_fine_tuning():
+    config = load("setting5", "paper")
+    assert config.transfer == ["none"] and config.tasks == ["piqa", "hellaswag", "openbookqa"]
 
 
 def test_setting5_checks_the_rater_and_that_tasks_have_human_scores():

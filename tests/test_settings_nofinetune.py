@@ -138,12 +138,6 @@ def test_setting_specific_checks():
     assert load("setting2", "ci", sparsity=0.3).sparsities == [0.3]
 
 
-@pytest.mark.parametrize("setting", ["setting2", "setting3", "setting4", "setting6"])
-@pytest.mark.parametrize("params", ["ci", "quick", "full", "paper"])
-def test_every_params_file_validates(setting, params):
-    assert load(setting, params).tasks
-
-
 def test_disfl_qa_passages_split_the_context_and_drop_unanswerable():
     rows = passages(load_task("bigbench/disfl_qa"))
     assert rows and all(r["answer"].lower() != "unknown" for r in rows)
@@ -183,9 +177,32 @@ def freebase_split(n):
         for i in range(n)])
 
 
+def piqa_split(n):
+    return datasets.Dataset.from_list([{"goal": f"how do i open jar {i}?", "sol1": "twist the lid", "sol2": "eat it",
+                                        "label": i % 2} for i in range(n)])
+
+
+def hellaswag_split(n):
+    return datasets.Dataset.from_list([{
+        "ind": i, "activity_label": "Home and Garden", "ctx_a": f"[header] How to water plant {i} [title] Fill a can.",
+        "ctx_b": "then you", "ctx": "", "endings": ["pour it [step] slowly.", "sing", "run", "sleep"],
+        "source_id": "wikihow~1", "split": "val", "split_type": "indomain", "label": str(i % 4)} for i in range(n)])
+
+
+def openbookqa_split(n):
+    return datasets.Dataset.from_list([{"id": str(i), "question_stem": f"the sun is {i}", "answerKey": "BCDA"[i % 4],
+                                        "choices": {"text": ["a star", "a rock", "cold", "wet"],
+                                                    "label": ["A", "B", "C", "D"]}} for i in range(n)])
+
+
 @pytest.fixture
 def tiny_hub(monkeypatch):
     def fake(path, name=None, **kwargs):
+        commonsense = {"ybisk/piqa": piqa_split, "Rowan/hellaswag": hellaswag_split,
+                       "allenai/openbookqa": openbookqa_split}
+        if path in commonsense:
+            split = commonsense[path]
+            return datasets.DatasetDict({"train": split(4), "validation": split(6), "test": split(8)})
         if path == "cais/mmlu":
             return datasets.DatasetDict({"dev": mmlu_split(5, "maths"), "test": mmlu_split(8, "maths"),
                                          "validation": mmlu_split(3, "maths")})
@@ -214,6 +231,17 @@ def test_paper_loaders_give_the_common_view(tiny_hub):
     check_task_name("mmlu/abstract_algebra")
     with pytest.raises(ValueError, match="mmlu/<subject>"):
         check_task_name("mmlu_all")
+
+
+def test_commonsense_loaders_read_as_the_harness_does(tiny_hub):
+    piqa, hellaswag, obqa = (load_task(name) for name in ("piqa", "hellaswag", "openbookqa"))
+    assert all(t.kind == "multiple_choice" for t in (piqa, hellaswag, obqa))
+    assert len(piqa.validation) == len(hellaswag.validation) == 6 and len(obqa.validation) == 8  # OBQA: test
+    assert piqa.validation[1] == {"text": "how do i open jar 1?", "options": ["twist the lid", "eat it"], "label": 1}
+    assert hellaswag.validation[2] == {"text": "Home and Garden: How to water plant 2. Fill a can. Then you",
+                                       "options": ["pour it slowly.", "sing", "run", "sleep"], "label": 2}
+    assert [r["label"] for r in obqa.validation][:4] == [1, 2, 3, 0]
+    assert jdlib.data.human_scores("hellaswag") == {"average": 95.6}
 
 
 def test_freebase_answers_from_columnar_parses():
@@ -307,3 +335,24 @@ def test_large_model_mode_gives_the_same_numbers(tmp_path, tiny_hub, monkeypatch
         runs.append(jdlib.sweep(configure(tmp_path / name, "setting4", values), progress=False).sort_values("key"))
     assert runs[0]["accuracy"].tolist() == runs[1]["accuracy"].tolist()
     assert runs[0]["realised_sparsity"].tolist() == runs[1]["realised_sparsity"].tolist()
+
+
+def test_setting5_without_fine_tuning_scores_zero_shot_and_ranks_by_the_gap(tmp_path, tiny_hub):
+    values = {"tasks": ["piqa", "hellaswag", "openbookqa"], "transfer": ["none"], "model": "tiny-llama",
+              "scope": "layer", "max_length": 512, "pattern": ["unstructured"]}
+    config = configure(tmp_path, "setting5", values)
+    assert type(config).__name__ == "Setting5ScoringConfig"
+    frame = jdlib.sweep(config, progress=False)
+    assert len(frame) == 3 * 2 * 2  # task x seed x (dense, 50%)
+    assert set(frame["transfer"]) == {"dense", "none"} and "final_train_loss" not in frame
+    dense = frame[frame["transfer"] == "dense"].groupby("task")["accuracy"].mean() * 100
+    for task, row in frame.groupby("task").first().iterrows():
+        assert row["gap"] == round((row["human"] - dense[task]) / row["human"] * 100, 2)
+    assert (frame[frame["transfer"] == "none"]["realised_sparsity"].round(3) == 0.5).all()
+
+
+def test_setting5_transfer_none_cannot_mix_with_fine_tuning():
+    with pytest.raises(ConfigError, match="mixes 'none'"):
+        load("setting5", "ci", transfer=["none", "sparse"])
+    assert type(load("setting5", "ci", transfer="none")).__name__ == "Setting5ScoringConfig"
+    assert type(load("setting5", "ci")).__name__ == "Setting5Config"

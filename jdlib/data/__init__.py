@@ -20,7 +20,7 @@ def human_scores(name: str) -> dict[str, float]:
     source, _, task = name.partition("/")
     if source == "bigbench":
         return bigbench.human_baseline(task, bigbench.preferred_metric(task))
-    return hub.HUMAN.get(name, {})
+    return paper_qa.HUMAN.get(name, {})
 
 
 def check_task_name(name: str) -> None:
@@ -31,8 +31,8 @@ def check_task_name(name: str) -> None:
             raise ValueError(f"task={name!r}: no BIG-bench JSON task {task!r}; available: bigbench/<one of "
                              f"{', '.join(bigbench.available())}>")
     elif name not in hub.SOURCES and not paper_qa.is_known(name):
-        raise ValueError(f"task={name!r} is not known: use bigbench/<task>, mmlu, mmlu/<subject>, trivia_qa, "
-                         f"freebase_qa or one of {', '.join(sorted(hub.SOURCES))}")
+        raise ValueError(f"task={name!r} is not known: use bigbench/<task>, mmlu, mmlu/<subject>, "
+                         f"{', '.join(paper_qa.SOURCES[1:])} or one of {', '.join(sorted(hub.SOURCES))}")
 
 
 __all__ = ["Task", "load_task", "check_task_name", "human_scores"]

@@ -14,8 +14,6 @@ GLUE = {  # config: (text fields, label names, validation split)
     "cola": (("sentence",), ["unacceptable", "acceptable"], "validation"),
 }
 SOURCES = {f"glue/{name}" for name in GLUE}
-# Human performance the paper uses for its human-model gap (Setting 5), in percent.
-HUMAN = {"piqa": {"average": 95.0}, "hellaswag": {"average": 95.6}, "openbookqa": {"average": 92.0}}
 
 
 def from_hub(*args, **kwargs) -> datasets.DatasetDict:

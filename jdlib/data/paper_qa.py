@@ -1,4 +1,5 @@
-"""The paper's decoder tasks from the Hugging Face hub (needs internet): MMLU, TriviaQA, FreebaseQA.
+"""The paper's decoder tasks from the Hugging Face hub (needs internet): MMLU, TriviaQA, FreebaseQA,
+and the commonsense sets of Setting 5 (PIQA, HellaSwag, OpenBookQA).
 
 Names and views (columns of the common `Task`):
 
@@ -13,10 +14,16 @@ Names and views (columns of the common `Task`):
 - "freebase_qa": FreebaseQA (the parquet conversion of its hub dataset); generation with
   `text` (the raw question) and `answers` (every answer name of every parse); `validation` is
   its evaluation split (named "test" on the hub).
+- "piqa", "hellaswag", "openbookqa": multiple choice with `text`, `options`, `label`, as
+  lm-evaluation-harness reads them: PIQA's goal and its two solutions (evaluated on the
+  validation split, the test labels being hidden); HellaSwag's activity label and context
+  with its four endings, cleaned of WikiHow's bracketed markup (validation split, likewise);
+  OpenBookQA's question stem and four choices (its labelled test split).
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+from collections.abc import Callable, Iterable
 
 import datasets
 
@@ -43,27 +50,38 @@ MMLU_SUBJECTS = (
     "professional_psychology", "public_relations", "security_studies", "sociology", "us_foreign_policy", "virology",
     "world_religions",
 )
-SOURCES = ("mmlu", "trivia_qa", "freebase_qa")
+# PIQA and HellaSwag are loading scripts on the hub too; their parquet conversions are read.
+PIQA_ID, PIQA_REVISION = "ybisk/piqa", "refs/convert/parquet"
+HELLASWAG_ID, HELLASWAG_REVISION = "Rowan/hellaswag", "refs/convert/parquet"
+OPENBOOKQA_ID, OPENBOOKQA_CONFIG = "allenai/openbookqa", "main"
+COMMONSENSE = ("piqa", "hellaswag", "openbookqa")
+# Human accuracy (percent) reported with each commonsense set: Setting 5's human-model gap.
+HUMAN = {"piqa": {"average": 95.0}, "hellaswag": {"average": 95.6}, "openbookqa": {"average": 92.0}}
+SOURCES = ("mmlu", "trivia_qa", "freebase_qa", *COMMONSENSE)
 
 
 def names() -> list[str]:
-    return ["mmlu", *(f"mmlu/{s}" for s in MMLU_SUBJECTS), "trivia_qa", "freebase_qa"]
+    return ["mmlu", *(f"mmlu/{s}" for s in MMLU_SUBJECTS), "trivia_qa", "freebase_qa", *COMMONSENSE]
 
 
 def is_known(name: str) -> bool:
     return name in names()
 
 
+def _multiple_choice(name: str, raw: datasets.DatasetDict, splits: tuple[str, str],
+                     view_row: Callable[[dict], dict]) -> Task:
+    """A multiple-choice Task of the (train, evaluation) `splits` of `raw`, each row seen through `view_row`."""
+    def view(split: datasets.Dataset) -> datasets.Dataset:
+        return split.map(view_row, remove_columns=split.column_names)
+
+    return Task(name, "multiple_choice", view(raw[splits[0]]), view(raw[splits[1]]), "accuracy")
+
+
 def _mmlu(name: str) -> Task:
     subject = name.partition("/")[2] or "all"
-    raw = from_hub(MMLU_ID, subject)
-
-    def view(split: datasets.Dataset) -> datasets.Dataset:
-        return split.map(lambda e: {"text": e["question"], "options": list(e["choices"]), "label": int(e["answer"]),
-                                    "subject": e["subject"] or subject},
-                         remove_columns=split.column_names)
-
-    return Task(name, "multiple_choice", view(raw["dev"]), view(raw["test"]), "accuracy")
+    return _multiple_choice(name, from_hub(MMLU_ID, subject), ("dev", "test"),
+                            lambda e: {"text": e["question"], "options": list(e["choices"]),
+                                       "label": int(e["answer"]), "subject": e["subject"] or subject})
 
 
 def _aliases(answer: dict) -> list[str]:
@@ -115,9 +133,43 @@ def _freebase_qa(name: str) -> Task:
     return Task(name, "generation", view(raw["train"]), view(raw[evaluation]), "exact_match")
 
 
+def _piqa(name: str) -> Task:
+    return _multiple_choice(name, from_hub(PIQA_ID, revision=PIQA_REVISION), ("train", "validation"),
+                            lambda e: {"text": e["goal"], "options": [e["sol1"], e["sol2"]], "label": int(e["label"])})
+
+
+def _hellaswag_clean(text: str) -> str:
+    """lm-evaluation-harness's HellaSwag preprocessing: WikiHow's " [title]" becomes a full stop, other
+    bracketed markup goes."""
+    text = text.strip().replace(" [title]", ". ")
+    return re.sub(r"\[.*?\]", "", text).replace("  ", " ")
+
+
+def _hellaswag(name: str) -> Task:
+    def view_row(e: dict) -> dict:
+        context = f"{e['activity_label']}: {e['ctx_a']} {e['ctx_b'].capitalize()}"
+        return {"text": _hellaswag_clean(context), "options": [_hellaswag_clean(o) for o in e["endings"]],
+                "label": int(e["label"])}
+
+    raw = from_hub(HELLASWAG_ID, revision=HELLASWAG_REVISION)
+    return _multiple_choice(name, raw, ("train", "validation"), view_row)
+
+
+def _openbookqa(name: str) -> Task:
+    def view_row(e: dict) -> dict:
+        letters = list(e["choices"]["label"])
+        return {"text": e["question_stem"], "options": list(e["choices"]["text"]),
+                "label": letters.index(e["answerKey"].strip())}
+
+    return _multiple_choice(name, from_hub(OPENBOOKQA_ID, OPENBOOKQA_CONFIG), ("train", "test"), view_row)
+
+
+LOADERS = {"mmlu": _mmlu, "trivia_qa": _trivia_qa, "freebase_qa": _freebase_qa, "piqa": _piqa,
+           "hellaswag": _hellaswag, "openbookqa": _openbookqa}
+
+
 def load(name: str) -> Task:
     if not is_known(name):
-        raise ValueError(f"task={name!r} is not a paper QA task; use one of mmlu, mmlu/<subject>, trivia_qa, "
-                         "freebase_qa")
-    source = name.partition("/")[0]
-    return {"mmlu": _mmlu, "trivia_qa": _trivia_qa, "freebase_qa": _freebase_qa}[source](name)
+        raise ValueError(f"task={name!r} is not a paper task; use one of mmlu, mmlu/<subject>, "
+                         f"{', '.join(SOURCES[1:])}")
+    return LOADERS[name.partition("/")[0]](name)

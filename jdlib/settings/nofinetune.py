@@ -113,10 +113,11 @@ def state_of(cell: dict) -> tuple:
             *((k, cell[k]) for k in COMPRESSION_FIELDS if k in cell))
 
 
-def scoring_cells(config: NoFinetuneConfig, level: str, values: Sequence) -> list[dict]:
+def scoring_cells(config: NoFinetuneConfig, level: str | None, values: Sequence) -> list[dict]:
     """Task x level x seed x (the dense baseline + method x pattern x sparsity), grouped by
-    compressed state (and by task within one, as calibrated methods compress per task)."""
-    cells = [{**cell, level: v} for v in values for cell in transfer_cells(config)]
+    compressed state (and by task within one, as calibrated methods compress per task).
+    With `level` None the difficulty lies across tasks and the cells have no level."""
+    cells = transfer_cells(config) if level is None else [{**c, level: v} for v in values for c in transfer_cells(config)]
     return sorted(cells, key=lambda c: (c["transfer"] != "dense", *state_of(c), c["task"]))
 
 
@@ -254,7 +255,8 @@ def _mean(values) -> float:
     return sum(values) / len(values) if values else float("nan")
 
 
-def run_setting(config: NoFinetuneConfig, level: str, values: Sequence, score, progress: bool = True) -> pd.DataFrame:
+def run_setting(config: NoFinetuneConfig, level: str | None, values: Sequence, score,
+                progress: bool = True) -> pd.DataFrame:
     """Run a no-fine-tuning setting's grid through the results store."""
     cells = scoring_cells(config, level, values)
     return run_grid(config.setting, cells, ScoringRunner(config, score), ResultsStore(config.store_path), progress)
