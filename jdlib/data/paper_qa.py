@@ -18,7 +18,8 @@ Names and views (columns of the common `Task`):
   lm-evaluation-harness reads them: PIQA's goal and its two solutions (evaluated on the
   validation split, the test labels being hidden); HellaSwag's activity label and context
   with its four endings, cleaned of WikiHow's bracketed markup (validation split, likewise);
-  OpenBookQA's question stem and four choices (its labelled test split).
+  OpenBookQA's question stem and four choices (its labelled test split). PIQA is read from its
+  parquet conversion, as its main branch is a loading script.
 """
 from __future__ import annotations
 
@@ -50,9 +51,9 @@ MMLU_SUBJECTS = (
     "professional_psychology", "public_relations", "security_studies", "sociology", "us_foreign_policy", "virology",
     "world_religions",
 )
-# PIQA and HellaSwag are loading scripts on the hub too; their parquet conversions are read.
+# PIQA's main branch is a loading script too; its parquet conversion is read.
 PIQA_ID, PIQA_REVISION = "ybisk/piqa", "refs/convert/parquet"
-HELLASWAG_ID, HELLASWAG_REVISION = "Rowan/hellaswag", "refs/convert/parquet"
+HELLASWAG_ID = "Rowan/hellaswag"
 OPENBOOKQA_ID, OPENBOOKQA_CONFIG = "allenai/openbookqa", "main"
 COMMONSENSE = ("piqa", "hellaswag", "openbookqa")
 # Human accuracy (percent) reported with each commonsense set: Setting 5's human-model gap.
@@ -151,8 +152,7 @@ def _hellaswag(name: str) -> Task:
         return {"text": _hellaswag_clean(context), "options": [_hellaswag_clean(o) for o in e["endings"]],
                 "label": int(e["label"])}
 
-    raw = from_hub(HELLASWAG_ID, revision=HELLASWAG_REVISION)
-    return _multiple_choice(name, raw, ("train", "validation"), view_row)
+    return _multiple_choice(name, from_hub(HELLASWAG_ID), ("train", "validation"), view_row)
 
 
 def _openbookqa(name: str) -> Task:
