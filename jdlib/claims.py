@@ -29,7 +29,9 @@ MODES = ("dense_freeze", "sparse", "sparse_to_dense")
 
 def mean_ci(values, ci: str = "t", confidence: float = 0.95, n_boot: int = 2000,
             seed: int = 0) -> tuple[float, float, float]:
-    """Mean of `values` and its confidence interval (t, or percentile bootstrap); NaN bounds below 2 values."""
+    """Mean of `values` and its confidence interval (t, or percentile bootstrap); NaN bounds below 2
+    values, or when all values are equal (repeats of one deterministic run have no spread to
+    estimate, not a certain mean)."""
     if ci not in CI_METHODS:
         raise ValueError(f"ci={ci!r} is not valid: use one of {', '.join(CI_METHODS)}")
     x = np.asarray(values, dtype=float)
@@ -37,7 +39,7 @@ def mean_ci(values, ci: str = "t", confidence: float = 0.95, n_boot: int = 2000,
     if len(x) == 0:
         return np.nan, np.nan, np.nan
     mean = float(x.mean())
-    if len(x) < 2:
+    if len(x) < 2 or np.ptp(x) == 0:
         return mean, np.nan, np.nan
     if ci == "t":
         half = float(sps.t.ppf(0.5 + confidence / 2, len(x) - 1) * x.std(ddof=1) / np.sqrt(len(x)))

@@ -92,12 +92,21 @@ def _bootstrap(seeds, n_boot: int, rng: np.random.Generator, statistic) -> np.nd
     return np.array(out, dtype=float)
 
 
+def _seeds_differ(g: pd.DataFrame, level: str, x: str) -> bool:
+    """Whether the seeds gave different points. Seeds that repeat one deterministic run carry no
+    spread, and resampling them would give a zero-width interval that claims a certainty the data
+    do not have."""
+    order = ["task", level, "pattern", x]
+    runs = {tuple(s.sort_values(order)["drop"].round(12)) for _, s in g.groupby("seed")}
+    return len(runs) > 1
+
+
 def difficulty_trend(norm: pd.DataFrame, level: str, difficulty, x: str = "sparsity",
                      n_boot: int = 1000, seed: int = 0, across_tasks: bool = False) -> pd.DataFrame:
     """Does the slope grow with difficulty? Spearman(difficulty, Theil-Sen slope) per task, family,
     method and transfer, with a 95% bootstrap CI over seeds (needs two seeds or more, and a
-    verdict needs at least MIN_LEVELS difficulty levels). With `across_tasks` the levels are
-    tasks (Setting 5) and the trend is taken over all of them at once."""
+    verdict needs at least MIN_LEVELS difficulty levels, and seeds that differ). With
+    `across_tasks` the levels are tasks (Setting 5) and the trend is taken over all of them at once."""
     rng = np.random.default_rng(seed)
     rows = []
     by = ["family", "method", "transfer"] if across_tasks else ["task", "family", "method", "transfer"]
@@ -105,7 +114,7 @@ def difficulty_trend(norm: pd.DataFrame, level: str, difficulty, x: str = "spars
         rho = _slope_difficulty_rho(g, level, difficulty, x)
         seeds = g["seed"].unique()
         low = high = np.nan
-        if len(seeds) > 1 and not np.isnan(rho):
+        if len(seeds) > 1 and not np.isnan(rho) and _seeds_differ(g, level, x):
             by_seed = {s: g[g["seed"] == s] for s in seeds}
             boot = _bootstrap(seeds, n_boot, rng, lambda picks: _slope_difficulty_rho(
                 pd.concat([by_seed[s] for s in picks]), level, difficulty, x))
@@ -141,7 +150,8 @@ def slope_gap(norm: pd.DataFrame, level: str, difficulty, x: str = "sparsity", n
     """The Theil-Sen slope of the drop at the hardest level minus that at the easiest, per task,
     family, method and transfer, with a 95% bootstrap CI over seeds: the claim C1 for a setting
     of two levels (Setting 6: factoid against multiple choice), where a rank correlation across
-    levels carries no evidence. holds: the hardest level's drop is steeper."""
+    levels carries no evidence. holds: the hardest level's drop is steeper (a verdict needs seeds
+    that differ)."""
     rng = np.random.default_rng(seed)
     rows = []
     for keys, g in norm.groupby(["task", "family", "method", "transfer"], sort=True):
@@ -149,7 +159,7 @@ def slope_gap(norm: pd.DataFrame, level: str, difficulty, x: str = "sparsity", n
         gap = _slope_gap(g, level, hard, easy, x)
         seeds = g["seed"].unique()
         low = high = np.nan
-        if len(seeds) > 1 and not np.isnan(gap):
+        if len(seeds) > 1 and not np.isnan(gap) and _seeds_differ(g, level, x):
             by_seed = {s: g[g["seed"] == s] for s in seeds}
             boot = _bootstrap(seeds, n_boot, rng, lambda picks: _slope_gap(
                 pd.concat([by_seed[s] for s in picks]), level, hard, easy, x))

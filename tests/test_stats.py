@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from jdlib.stats import difficulty_trend, normalise, trend_table, verdict
+from jdlib.stats import difficulty_trend, normalise, slope_gap, trend_table, verdict
 
 
 def synthetic(slopes, seeds=(1, 2, 3), noise=0.0):
@@ -55,3 +55,14 @@ def test_two_levels_or_one_seed_is_never_a_verdict():
     assert two_levels["verdict"].item() == "inconclusive"
     assert one_seed["verdict"].item() == "inconclusive"
     assert verdict(-0.1, 0.5) == "inconclusive" and verdict(0.1, 0.5) == "holds" and verdict(-0.5, -0.1) == "fails"
+
+
+def test_seeds_that_repeat_one_run_give_no_interval_and_no_verdict():
+    harder = lambda fraction: 1 - fraction  # noqa: E731
+    repeated = normalise(synthetic({0.1: 0.9, 0.5: 0.5, 1.0: 0.1}, noise=0.0), "fraction")
+    trend = difficulty_trend(repeated, "fraction", harder, n_boot=200)
+    gap = slope_gap(repeated, "fraction", harder, n_boot=200)
+    assert trend["rho"].item() == pytest.approx(1.0) and np.isnan(trend["rho_low"].item())
+    assert trend["verdict"].item() == "inconclusive" and gap["verdict"].item() == "inconclusive"
+    varied = normalise(synthetic({0.1: 0.9, 0.5: 0.5, 1.0: 0.1}, noise=0.01), "fraction")
+    assert slope_gap(varied, "fraction", harder, n_boot=200)["verdict"].item() == "holds"

@@ -161,6 +161,7 @@ def test_mean_ci_t_and_bootstrap():
     mean, low, high = claims.mean_ci(x, ci="bootstrap")
     assert 1.0 <= low < 2.5 < high <= 4.0
     assert np.isnan(claims.mean_ci([1.0])[1])
+    assert np.isnan(claims.mean_ci([0.03, 0.03, 0.03])[1]) and np.isnan(claims.mean_ci([0.03] * 3, ci="bootstrap")[2])
     with pytest.raises(ValueError, match="t, bootstrap"):
         claims.mean_ci(x, ci="normal")
 
