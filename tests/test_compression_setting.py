@@ -50,6 +50,9 @@ def test_quantized_and_low_rank_cells_change_the_weights(method, options):
     calibration = lambda: torch.randint(5, loaded.model.config.vocab_size, (2, 8))  # noqa: E731
     extra = tuple(options.items())
     weights.apply(method, "unstructured", 0.0, calibration, extra=extra, options=options)
+    summary = weights.summary
+    assert summary["compress_seconds"] >= 0 and ("block_error" in summary) == (method == "gptq")
+    assert ("params_ratio" if method == "svd" else "realised_bits") in summary
     names = list(compression.prunable_weights(model))
     compressed = {n: dict(model.named_parameters())[n].detach().clone() for n in names}
     assert all(not torch.equal(compressed[n], before[n]) for n in names)
@@ -60,6 +63,7 @@ def test_quantized_and_low_rank_cells_change_the_weights(method, options):
     restore(model, before)
     weights.apply(method, "unstructured", 0.0, calibration, extra=extra, options=options)  # from the cache
     assert all(torch.equal(dict(model.named_parameters())[n], compressed[n]) for n in names)
+    assert weights.summary == summary
 
 
 def test_tiny_sweep_runs_every_family(tmp_path):
@@ -71,6 +75,8 @@ def test_tiny_sweep_runs_every_family(tmp_path):
     assert set(results["method"]) == {"none", "magnitude", "rtn", "svd"}
     assert set(results["knob"]) == {"options", "context"}
     assert results["accuracy"].between(0, 1).all()
+    assert (results[results["method"] == "rtn"]["realised_bits"] <= 2).all()
+    assert results[results["method"] == "none"]["compress_seconds"].isna().all()
     ratios = results.groupby("method")["compression_ratio"].first()
     assert ratios["rtn"] == 16 and ratios["magnitude"] == pytest.approx(2) and ratios["none"] == 1
     analysis = compression.analyse(results, config.knobs(), n_boot=10)

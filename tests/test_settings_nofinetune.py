@@ -286,6 +286,8 @@ def test_paper_cell_with_wanda_calibrated_on_the_task(tmp_path, tiny_hub):
     frame = jdlib.sweep(configure(tmp_path, "setting2", values), progress=False)
     wanda = frame[frame["method"] == "wanda"]
     assert len(wanda) == 2 and (wanda["realised_sparsity"].round(3) == 0.5).all()
+    assert (wanda["block_error"] > 0).all() and (wanda["compress_seconds"] > 0).all()
+    assert frame[frame["method"] == "magnitude"]["block_error"].isna().all()  # measured only on calibration data
     assert len(ResultsStore(tmp_path / "store.sqlite").frame()) == len(frame) == 6
     norm = jdlib.stats.normalise(frame, "options")
     fig = jdlib.plots.normalised_performance(norm, "options", float)

@@ -289,3 +289,14 @@ def test_lmc_runner_records_curves_whose_ends_are_the_two_solutions(tmp_path):
     assert frame["dense_loss"].nunique() == 1  # one dense solution shared by both sparsities
     plain = FinetuneRunner(config)({k: v for k, v in lmc_setting.cells(config)[0].items() if k != "alphas"})
     assert plain["loss"] == frame.iloc[0]["loss"]  # the sparse end is the ordinary sparse-transfer cell
+
+
+def test_fine_tuned_sparsegpt_cell_records_its_compression(tmp_path):
+    config = load("setting1", "ci", model="tiny-bert", fractions=[1.0], seeds=[1], sparsities=[0.5],
+                  pattern=["unstructured"], method=["sparsegpt"], max_train=16, max_eval=8, max_length=16,
+                  calibration_samples=4, calibration_seq_len=8, store=str(tmp_path / "r.sqlite"))
+    frame = setting1.run(config, progress=False)
+    pruned = frame[frame["method"] == "sparsegpt"].iloc[0]
+    assert pruned["realised_sparsity"] == pytest.approx(0.5, abs=1e-3)
+    assert pruned["block_error"] > 0 and pruned["compress_seconds"] > 0 and pruned["calibration"] == "task"
+    assert np.isnan(frame[frame["transfer"] == "dense"].iloc[0]["block_error"])

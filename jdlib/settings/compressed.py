@@ -5,13 +5,28 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 
+import numpy as np
 import torch
 from torch import nn
 
-from ..compress import CALIBRATED, QUANT_METHODS, low_rank, magnitude_ranking, prune, quantize
+from ..compress import (CALIBRATED, QUANT_METHODS, LowRankReport, QuantReport, low_rank, magnitude_ranking, prune,
+                        quantize)
 from ..compress.masks import Masks, prunable_weights
 
 LOW_RANK = "svd"  # the method name of the truncated-SVD cells (the compression setting)
+
+
+def summarise(report) -> dict[str, float]:
+    """What a cell records of its compression (a prune, quantize or low_rank report): the seconds
+    it took, the mean relative output error of the blocks on the calibration data (calibrated
+    methods), and the realised bits or parameter ratio (quantization, low rank)."""
+    summary = {"compress_seconds": round(report.wall_time_s, 3)}
+    if report.block_errors:
+        summary["block_error"] = float(np.mean(report.block_errors))
+    for name in ("realised_bits", "params_ratio"):
+        if hasattr(report, name):
+            summary[name] = float(getattr(report, name))
+    return summary
 
 
 class CompressedWeights:
@@ -23,7 +38,8 @@ class CompressedWeights:
     computed once and every global unstructured magnitude level is derived from it (the other
     scopes and N:M select within each matrix or group and need no ranking). `max_cached` bounds
     how many compressed copies are kept (None: all; 0: none, for a model too large to copy,
-    whose cells are then run grouped by compression).
+    whose cells are then run grouped by compression). `summary` is what the compression of the
+    state last put in reported (see `summarise`).
     """
 
     def __init__(self, model: nn.Module, scope: str, max_cached: int | None = None):
@@ -31,7 +47,8 @@ class CompressedWeights:
         self.scope = scope
         self.max_cached = max_cached
         self.ranking = None
-        self.cache: OrderedDict[tuple, tuple[Masks, dict[str, torch.Tensor]]] = OrderedDict()
+        self.cache: OrderedDict[tuple, tuple[Masks, dict[str, torch.Tensor], dict[str, float]]] = OrderedDict()
+        self.summary: dict[str, float] = {}
 
     def apply(self, method: str, pattern: str, sparsity: float, calibration: Callable[[], torch.Tensor] | None = None,
               extra: tuple[Hashable, ...] = (), options: dict | None = None) -> Masks:
@@ -54,33 +71,35 @@ class CompressedWeights:
             if (method in CALIBRATED or method == "gptq") and calibration is None:
                 raise ValueError(f"method={method!r} needs calibration data")
             if method in QUANT_METHODS or method == LOW_RANK:
-                masks = self._quantize_or_factor(method, calibration, **(options or {}))
+                masks, report = self._quantize_or_factor(method, calibration, **(options or {}))
             else:
-                masks, _ = prune(self.model, method=method, sparsity=sparsity, pattern=pattern, scope=self.scope,
-                                 calibration=calibration() if method in CALIBRATED else None,
-                                 ranking=self.ranking if ranked else None)
+                masks, report = prune(self.model, method=method, sparsity=sparsity, pattern=pattern,
+                                      scope=self.scope, calibration=calibration() if method in CALIBRATED else None,
+                                      ranking=self.ranking if ranked else None)
+            self.summary = summarise(report)
             if self.max_cached != 0:
                 params = dict(self.model.named_parameters())
-                self.cache[key] = (masks, {n: params[n].detach().clone() for n in masks.keep})
+                self.cache[key] = (masks, {n: params[n].detach().clone() for n in masks.keep}, self.summary)
                 while self.max_cached is not None and len(self.cache) > self.max_cached:
                     self.cache.popitem(last=False)
             return masks
         self.cache.move_to_end(key)
-        masks, weights = self.cache[key]
+        masks, weights, self.summary = self.cache[key]
         with torch.no_grad():
             params = dict(self.model.named_parameters())
             for name, w in weights.items():
                 params[name].copy_(w)
         return masks
 
-    def _quantize_or_factor(self, method: str, calibration: Callable[[], torch.Tensor] | None, **options) -> Masks:
+    def _quantize_or_factor(self, method: str, calibration: Callable[[], torch.Tensor] | None,
+                            **options) -> tuple[Masks, QuantReport | LowRankReport]:
         if method == LOW_RANK:
             rank = options.get("rank")
             if options.get("rank_fraction") is not None:  # of the full rank of the block linears
                 full = max(min(w.shape) for w in prunable_weights(self.model).values())
                 rank = max(1, round(options["rank_fraction"] * full))
-            low_rank(self.model, rank=rank, energy=options.get("energy"))
+            report = low_rank(self.model, rank=rank, energy=options.get("energy"))
         else:
-            quantize(self.model, method=method, bits=options["bits"], group_size=options.get("group_size"),
-                     calibration=calibration() if method == "gptq" else None)
-        return Masks({n: (w != 0).detach().clone() for n, w in prunable_weights(self.model).items()})
+            report = quantize(self.model, method=method, bits=options["bits"], group_size=options.get("group_size"),
+                              calibration=calibration() if method == "gptq" else None)
+        return Masks({n: (w != 0).detach().clone() for n, w in prunable_weights(self.model).items()}), report

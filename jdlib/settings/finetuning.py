@@ -77,7 +77,7 @@ class FinetuneRunner:
                           batch_size=cell["batch_size"], lr=cell["lr"], max_length=cell["max_length"],
                           seed=cell["seed"], progress=False)
         return {"train_examples": len(train), "final_train_loss": losses[-1] if losses else None,
-                "realised_sparsity": masks.sparsity if masks else 0.0}
+                "realised_sparsity": masks.sparsity if masks else 0.0, **(self.compressed.summary if masks else {})}
 
     def __call__(self, cell: dict) -> dict:
         run = self.fine_tune(cell)

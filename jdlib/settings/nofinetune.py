@@ -162,7 +162,7 @@ class ScoringRunner:
         self.pretrained = ({k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()} if large
                            else snapshot(model))
         self.compressed = CompressedWeights(model, config.scope, max_cached=0 if large else None)
-        self.state, self.sparsity, self.scorers = None, 0.0, {}
+        self.state, self.sparsity, self.compression, self.scorers = None, 0.0, {}, {}
 
     def _calibration(self, task_name: str):
         config = self.config
@@ -176,12 +176,12 @@ class ScoringRunner:
         if state == self.state:
             return
         restore(self.loaded.model, self.pretrained)
-        self.sparsity = 0.0
+        self.sparsity, self.compression = 0.0, {}
         if cell["transfer"] != "dense":
             masks = self.compressed.apply(cell["method"], cell["pattern"], cell["sparsity"],
                                           calibration=lambda: self._calibration(cell["task"]), extra=state[3:],
                                           options=compression_options(cell))
-            self.sparsity = masks.sparsity
+            self.sparsity, self.compression = masks.sparsity, self.compressed.summary
         self.state, self.scorers = state, {}
 
     def __call__(self, cell: dict) -> dict:
@@ -190,7 +190,7 @@ class ScoringRunner:
         self._set_weights(cell)
         metrics = self.score(self, cell)
         metrics["realised_sparsity"] = self.sparsity
-        return metrics
+        return {**metrics, **self.compression}
 
     # -- what a setting's score function uses ---------------------------------------------
     @property
