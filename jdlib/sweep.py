@@ -2,12 +2,33 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Callable
 
 import pandas as pd
 from tqdm import tqdm
 
 from .results import ResultsStore, cell_key, provenance
+
+
+_STORED_ONLY: ContextVar[bool] = ContextVar("stored_only", default=False)
+
+
+class NotInStore(LookupError):
+    """A grid with cells missing from the store, met inside `stored_only()`."""
+
+
+@contextmanager
+def stored_only() -> Iterator[None]:
+    """Inside this block sweeps only read their rows back: a grid with a cell missing from the store
+    raises NotInStore before anything is computed (reading a committed store of long runs)."""
+    token = _STORED_ONLY.set(True)
+    try:
+        yield
+    finally:
+        _STORED_ONLY.reset(token)
 
 
 def run_grid(setting: str, cells: list[dict], run_cell: Callable[[dict], dict], store: ResultsStore,
@@ -22,6 +43,8 @@ def run_grid(setting: str, cells: list[dict], run_cell: Callable[[dict], dict], 
     keys = [cell_key({"setting": key_setting or setting, **cell}) for cell in cells]
     done = store.keys()
     todo = [(k, c) for k, c in zip(keys, cells) if k not in done]
+    if todo and _STORED_ONLY.get():
+        raise NotInStore(f"{setting}: {len(todo)} of {len(cells)} cells are not in {store.path}")
     bar = tqdm(todo, desc=f"{setting}: {len(todo)} of {len(cells)} cells to run", disable=not progress)
     for key, cell in bar:
         start = time.perf_counter()

@@ -7,7 +7,11 @@ import textwrap
 import time
 
 from jdlib.results import ResultsStore, cell_key
-from jdlib.sweep import run_grid
+import pytest
+
+from jdlib import verdicts
+from jdlib.settings import finetuning, nofinetune
+from jdlib.sweep import NotInStore, run_grid, stored_only
 
 
 def test_cell_key_ignores_key_order_and_sees_every_value():
@@ -36,7 +40,11 @@ def test_rows_carry_provenance_and_reruns_skip_finished_cells(tmp_path):
 SWEEP = textwrap.dedent("""
     import sys, time
     from jdlib.results import ResultsStore
-    from jdlib.sweep import run_grid
+    import pytest
+
+from jdlib import verdicts
+from jdlib.settings import finetuning, nofinetune
+from jdlib.sweep import NotInStore, run_grid, stored_only
 
     def run_cell(cell):
         time.sleep(0.3)
@@ -65,3 +73,26 @@ def test_sweep_killed_mid_way_resumes_without_lost_or_corrupt_rows(tmp_path):
     assert rerun.stdout.count("ran") == 12 - before
     frame = ResultsStore(path).frame()
     assert sorted(frame["score"]) == [x * 10 for x in range(12)]
+
+
+def test_stored_only_reads_back_and_never_computes(tmp_path):
+    store = ResultsStore(tmp_path / "s.sqlite")
+    cells = [{"a": 1}, {"a": 2}]
+    run_grid("x", cells[:1], lambda cell: {"accuracy": 0.5}, store, progress=False)
+
+    def refuse(cell):
+        raise AssertionError("a cell was computed inside stored_only()")
+
+    with stored_only():
+        assert run_grid("x", cells[:1], refuse, store, progress=False)["accuracy"].tolist() == [0.5]
+        with pytest.raises(NotInStore, match="1 of 2 cells"):
+            run_grid("x", cells, refuse, store, progress=False)
+    assert len(run_grid("x", cells, lambda cell: {"accuracy": 0.1}, store, progress=False)) == 2
+
+
+def test_claims_from_an_empty_store_without_computing_are_not_run(tmp_path, monkeypatch):
+    for runner in (finetuning, nofinetune):
+        monkeypatch.setattr(runner, "load_model", lambda *a, **k: pytest.fail("a model was loaded"))
+    results = verdicts.all_claims("ci", store=str(tmp_path / "empty.sqlite"), compute=False)
+    assert {r["verdict"] for r in results.values()} == {verdicts.NOT_RUN}
+    assert verdicts.summary(results)["verdict"].tolist() == [verdicts.NOT_RUN] * 5
