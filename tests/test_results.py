@@ -6,10 +6,10 @@ import sys
 import textwrap
 import time
 
-from jdlib.results import ResultsStore, cell_key
 import pytest
 
 from jdlib import verdicts
+from jdlib.results import ResultsStore, cell_key
 from jdlib.settings import finetuning, nofinetune
 from jdlib.sweep import NotInStore, run_grid, stored_only
 
@@ -40,11 +40,7 @@ def test_rows_carry_provenance_and_reruns_skip_finished_cells(tmp_path):
 SWEEP = textwrap.dedent("""
     import sys, time
     from jdlib.results import ResultsStore
-    import pytest
-
-from jdlib import verdicts
-from jdlib.settings import finetuning, nofinetune
-from jdlib.sweep import NotInStore, run_grid, stored_only
+    from jdlib.sweep import run_grid
 
     def run_cell(cell):
         time.sleep(0.3)
