@@ -37,7 +37,8 @@ $(filter-out book/claims.ipynb,$(EXECUTED)): book/%.ipynb: notebooks/%.ipynb par
 	@echo "== $* (params/$(PARAMS))"
 	.venv/bin/papermill --log-level WARNING $< $@ -p params $(PARAMS)
 
-book/claims.ipynb: notebooks/claims.ipynb $(filter-out book/claims.ipynb,$(EXECUTED)) | $(STAMP)
+# The claims chapter also reads the committed store of the full grids.
+book/claims.ipynb: notebooks/claims.ipynb $(filter-out book/claims.ipynb,$(EXECUTED)) results/full.sqlite | $(STAMP)
 	@echo "== claims (params/$(PARAMS))"
 	.venv/bin/papermill --log-level WARNING $< $@ -p params $(PARAMS)
 
