@@ -13,7 +13,7 @@ def _label_axes(ax, x_label: str, first_column: bool) -> None:
     ax.grid(alpha=0.3)
 
 
-def _subplots(nrows: int = 1, ncols: int = 1, figsize=None, **kwargs):
+def subplots(nrows: int = 1, ncols: int = 1, figsize=None, **kwargs):
     """pyplot's subplots, closed at once: a notebook shows the figure where it glues it, and the
     inline backend does not show it a second time at the end of the cell (a closed figure still
     renders)."""
@@ -40,8 +40,8 @@ def normalised_performance(norm: pd.DataFrame, level: str, difficulty, level_lab
     tasks = list(dict.fromkeys(norm["task"]))
     methods = sorted(norm["method"].unique())
     families = [(f, m) for f in ("unstructured", "N:M") if f in set(norm["family"]) for m in methods]
-    fig, axes = _subplots(len(families), len(tasks), figsize=(4.2 * len(tasks), 3.4 * len(families)),
-                             squeeze=False, sharey=True)
+    fig, axes = subplots(len(families), len(tasks), figsize=(4.2 * len(tasks), 3.4 * len(families)),
+                         squeeze=False, sharey=True)
     levels = sorted(norm[level].unique(), key=difficulty)
     colours = plt.cm.viridis_r(np.linspace(0.15, 0.95, max(len(levels), 2)))
     for r, (family, method) in enumerate(families):
@@ -67,7 +67,7 @@ TRANSFER_STYLES = {"dense_freeze": "o-", "sparse_to_dense": "^-.", "sparse": "s-
 
 
 def _empty(message: str) -> plt.Figure:
-    fig, ax = _subplots(figsize=(4, 1.5))
+    fig, ax = subplots(figsize=(4, 1.5))
     ax.text(0.5, 0.5, message, ha="center", va="center")
     ax.axis("off")
     return fig
@@ -87,8 +87,8 @@ def transfer_modes(norm: pd.DataFrame, level: str, difficulty, level_label: str 
     rows = ([("all tasks", f) for f in ("unstructured", "N:M") if f in set(norm["family"])] if across_tasks else
             list(norm[["task", "family"]].drop_duplicates().itertuples(index=False, name=None)))
     levels = sorted(norm[level].unique(), key=difficulty)
-    fig, axes = _subplots(len(rows), len(levels), figsize=(3.4 * len(levels), 3.0 * len(rows)),
-                             squeeze=False, sharey=True)
+    fig, axes = subplots(len(rows), len(levels), figsize=(3.4 * len(levels), 3.0 * len(rows)),
+                         squeeze=False, sharey=True)
     for r, (task, family) in enumerate(rows):
         for c, value in enumerate(levels):
             ax = axes[r, c]
@@ -119,7 +119,7 @@ def interpolation_paths(paths: pd.DataFrame, level: str, difficulty, level_label
     panels = list(paths[["task", "transfer", "pattern", "sparsity"]].drop_duplicates().itertuples(index=False, name=None))
     levels = sorted(paths[level].unique(), key=difficulty)
     colours = plt.cm.viridis_r(np.linspace(0.15, 0.95, max(len(levels), 2)))
-    fig, axes = _subplots(2, len(panels), figsize=(3.4 * len(panels), 5.6), squeeze=False, sharex=True)
+    fig, axes = subplots(2, len(panels), figsize=(3.4 * len(panels), 5.6), squeeze=False, sharex=True)
     for c, (task, transfer, pattern, sparsity) in enumerate(panels):
         panel = paths[(paths["task"] == task) & (paths["transfer"] == transfer) & (paths["pattern"] == pattern)
                       & (paths["sparsity"] == sparsity)]
@@ -153,7 +153,7 @@ def barriers(frame: pd.DataFrame, level: str, difficulty, level_label: str | Non
     panels = list(frame[["task", "family"]].drop_duplicates().itertuples(index=False, name=None))
     levels = sorted(frame[level].unique(), key=difficulty)
     colours = plt.cm.viridis_r(np.linspace(0.15, 0.95, max(len(levels), 2)))
-    fig, axes = _subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False, sharey=True)
+    fig, axes = subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False, sharey=True)
     for c, (task, family) in enumerate(panels):
         ax = axes[0, c]
         panel = frame[(frame["task"] == task) & (frame["family"] == family)]
@@ -180,7 +180,7 @@ def comparisons(table: pd.DataFrame, x_label: str = "estimate (95% CI)") -> plt.
     """A forest plot of claim comparisons: one row each (columns setting, task, family, method,
     estimate, low, high, verdict), coloured by verdict; the claim predicts estimates above 0."""
     rows = table.reset_index(drop=True)
-    fig, ax = _subplots(figsize=(7.5, 0.32 * len(rows) + 1.2))
+    fig, ax = subplots(figsize=(7.5, 0.32 * len(rows) + 1.2))
     for i, r in rows.iterrows():
         colour = VERDICT_COLOURS.get(r["verdict"], "black")
         ax.plot([r["low"], r["high"]], [i, i], color=colour, lw=2)
