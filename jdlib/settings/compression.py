@@ -22,6 +22,7 @@ import dataclasses
 from dataclasses import dataclass, field
 
 import matplotlib.pyplot as plt
+from matplotlib.lines import Line2D
 import numpy as np
 import pandas as pd
 
@@ -199,8 +200,6 @@ def figure(norm: pd.DataFrame, level: str, difficulty, level_label: str | None =
     per difficulty level (light: easy, dark: hard), normalised performance against the
     compression ratio (log scale); the band spans the seeds. One legend below the panels keys
     the colours (levels) and the line styles (methods)."""
-    from matplotlib.lines import Line2D
-
     tasks = list(dict.fromkeys(norm["task"]))
     fams = [f for f in ("pruning", "pruning N:M", "quantization", "low rank") if f in set(norm["compressor"])]
     fig, axes = subplots(len(tasks), len(fams), figsize=(3.6 * len(fams), 3.2 * len(tasks)), squeeze=False,
