@@ -50,6 +50,13 @@ def mean_ci(values, ci: str = "t", confidence: float = 0.95, n_boot: int = 2000,
     return mean, float(low), float(high)
 
 
+def ci_text(low: float, high: float, spec: str, confidence: float | None = None) -> str:
+    """"95% CI low to high" (without the prefix when `confidence` is None), or why there is no interval."""
+    if np.isnan(low) or np.isnan(high):
+        return "no interval: fewer than two values, or values that do not vary"
+    return (f"{confidence:.0%} CI " if confidence is not None else "") + f"{low:{spec}} to {high:{spec}}"
+
+
 def _hardest(values, difficulty):
     values = list(pd.unique(values))
     return max(values, key=difficulty) if values else np.nan
@@ -155,7 +162,7 @@ def c2_irreversibility(frame: pd.DataFrame, level: str, difficulty, freeze_share
     result["drop_sparse"] = float(at["drop_sparse"].iloc[0])
 
     def interval(short):
-        return f"{result[short + '_mean']:+.3f} ({confidence:.0%} CI {result[short + '_low']:+.3f} to {result[short + '_high']:+.3f})"
+        return f"{result[short + '_mean']:+.3f} ({ci_text(result[short + '_low'], result[short + '_high'], '+.3f', confidence)})"
 
     result["sentence"] = (
         f"At the hardest level ({level} {hardest:g}, {tasks}; {result['pairs']} paired cells), the accuracy of dense "
@@ -215,9 +222,9 @@ def c5_basin(frame: pd.DataFrame, level: str, difficulty, metric: str = "barrier
     name = (lambda v: str(v)) if isinstance(easy, str) else (lambda v: f"{level} {v:g}")
     result["sentence"] = (
         f"The loss barrier between the dense and the sparse fine-tuned solutions is {easy_mean:.4f} "
-        f"({confidence:.0%} CI {easy_low:.4f} to {easy_high:.4f}) on the easy level ({name(easy)}) and "
-        f"{hard_mean:.4f} ({hard_low:.4f} to {hard_high:.4f}) on the hard one ({name(hard)}); the paired "
-        f"difference hard - easy over {len(pairs)} seed/sparsity pairs is {mean:+.4f} ({low:+.4f} to {high:+.4f}). "
+        f"({ci_text(easy_low, easy_high, '.4f', confidence)}) on the easy level ({name(easy)}) and "
+        f"{hard_mean:.4f} ({ci_text(hard_low, hard_high, '.4f')}) on the hard one ({name(hard)}); the paired "
+        f"difference hard - easy over {len(pairs)} seed/sparsity pairs is {mean:+.4f} ({ci_text(low, high, '+.4f')}). "
         f"Verdict on C5: {result['verdict']}.")
     return result
 
@@ -292,8 +299,8 @@ def c3_quantization(rhos: pd.DataFrame, units: tuple[str, ...] = ("task", "seed"
     result["verdict"] = combine(verdicts) if prune_verdict == "holds" else "inconclusive"
 
     def interval(short):
-        return (f"{result[short + '_mean']:+.2f} ({confidence:.0%} CI {result[short + '_low']:+.2f} to "
-                f"{result[short + '_high']:+.2f})")
+        return (f"{result[short + '_mean']:+.2f} "
+                f"({ci_text(result[short + '_low'], result[short + '_high'], '+.2f', confidence)})")
 
     sentence = (f"Over {len(wide)} paired units ({'/'.join(units)}), the difficulty-slope correlation is {interval('rho_pruning')} for "
                 f"pruning and {interval('rho_quantization')} for quantization")

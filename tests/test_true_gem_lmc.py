@@ -300,3 +300,8 @@ def test_fine_tuned_sparsegpt_cell_records_its_compression(tmp_path):
     assert pruned["realised_sparsity"] == pytest.approx(0.5, abs=1e-3)
     assert pruned["block_error"] > 0 and pruned["compress_seconds"] > 0 and pruned["calibration"] == "task"
     assert np.isnan(frame[frame["transfer"] == "dense"].iloc[0]["block_error"])
+
+
+def test_interval_text_says_why_there_is_none():
+    assert claims.ci_text(0.1, 0.3, "+.2f", 0.95) == "95% CI +0.10 to +0.30"
+    assert claims.ci_text(np.nan, np.nan, "+.2f", 0.95).startswith("no interval")
