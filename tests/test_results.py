@@ -92,3 +92,12 @@ def test_claims_from_an_empty_store_without_computing_are_not_run(tmp_path, monk
     results = verdicts.all_claims("ci", store=str(tmp_path / "empty.sqlite"), compute=False)
     assert {r["verdict"] for r in results.values()} == {verdicts.NOT_RUN}
     assert verdicts.summary(results)["verdict"].tolist() == [verdicts.NOT_RUN] * 5
+
+
+def test_a_copy_of_the_code_can_name_its_commit(monkeypatch):
+    from jdlib import results
+
+    monkeypatch.setenv(results.COMMIT_ENV, "abc123")
+    assert results.provenance(1.0)["git_commit"] == "abc123"
+    monkeypatch.delenv(results.COMMIT_ENV)
+    assert results.provenance(1.0)["git_commit"] != "abc123"
