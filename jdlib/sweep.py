@@ -22,8 +22,9 @@ class NotInStore(LookupError):
 
 @contextmanager
 def stored_only() -> Iterator[None]:
-    """Inside this block sweeps only read their rows back: a grid with a cell missing from the store
-    raises NotInStore before anything is computed (reading a committed store of long runs)."""
+    """Inside this block sweeps compute nothing: a grid with a cell missing from the store raises
+    NotInStore before any cell runs (reading a committed store of long runs). A sweep may still
+    copy a stored row to a twin key, as the true gem shares Setting 1 and 5 runs."""
     token = _STORED_ONLY.set(True)
     try:
         yield
