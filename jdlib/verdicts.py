@@ -12,7 +12,8 @@ import pandas as pd
 
 from . import claims, config as configs, stats
 from .settings import compression, lmc, setting1, setting2, setting3, setting4, setting5, setting6
-from .sweep import NotInStore, stored_only, sweep
+from .grid import NotInStore, stored_only
+from .sweep import sweep
 
 NOT_RUN = "not run"
 

@@ -11,7 +11,7 @@ import pytest
 from jdlib import verdicts
 from jdlib.results import ResultsStore, cell_key
 from jdlib.settings import finetuning, nofinetune
-from jdlib.sweep import NotInStore, run_grid, stored_only
+from jdlib.grid import NotInStore, run_grid, stored_only
 
 
 def test_cell_key_ignores_key_order_and_sees_every_value():
@@ -28,26 +28,26 @@ def test_rows_carry_provenance_and_reruns_skip_finished_cells(tmp_path):
         return {"score": cell["x"] ** 2}
 
     cells = [{"x": x} for x in range(4)]
-    frame = run_grid("demo", cells, run_cell, store, progress=False)
+    frame = run_grid("demo", cells, lambda: run_cell, store, progress=False)
     assert sorted(frame["score"]) == [0, 1, 4, 9]
     assert {"git_commit", "device", "wall_time_s"} <= set(frame.columns)
     row = store.rows()[0]
     assert {"versions", "python", "device", "git_commit", "wall_time_s"} <= set(row["provenance"])
-    run_grid("demo", cells + [{"x": 9}], run_cell, store, progress=False)
+    run_grid("demo", cells + [{"x": 9}], lambda: run_cell, store, progress=False)
     assert calls == [0, 1, 2, 3, 9]
 
 
 SWEEP = textwrap.dedent("""
     import sys, time
     from jdlib.results import ResultsStore
-    from jdlib.sweep import run_grid
+    from jdlib.grid import run_grid
 
     def run_cell(cell):
         time.sleep(0.3)
         print("ran", cell["x"], flush=True)
         return {"score": cell["x"] * 10}
 
-    run_grid("resume", [{"x": x} for x in range(12)], run_cell, ResultsStore(sys.argv[1]), progress=False)
+    run_grid("resume", [{"x": x} for x in range(12)], lambda: run_cell, ResultsStore(sys.argv[1]), progress=False)
 """)
 
 
@@ -74,16 +74,16 @@ def test_sweep_killed_mid_way_resumes_without_lost_or_corrupt_rows(tmp_path):
 def test_stored_only_reads_back_and_never_computes(tmp_path):
     store = ResultsStore(tmp_path / "s.sqlite")
     cells = [{"a": 1}, {"a": 2}]
-    run_grid("x", cells[:1], lambda cell: {"accuracy": 0.5}, store, progress=False)
+    run_grid("x", cells[:1], lambda: (lambda cell: {"accuracy": 0.5}), store, progress=False)
 
     def refuse(cell):
         raise AssertionError("a cell was computed inside stored_only()")
 
     with stored_only():
-        assert run_grid("x", cells[:1], refuse, store, progress=False)["accuracy"].tolist() == [0.5]
+        assert run_grid("x", cells[:1], lambda: refuse, store, progress=False)["accuracy"].tolist() == [0.5]
         with pytest.raises(NotInStore, match="1 of 2 cells"):
-            run_grid("x", cells, refuse, store, progress=False)
-    assert len(run_grid("x", cells, lambda cell: {"accuracy": 0.1}, store, progress=False)) == 2
+            run_grid("x", cells, lambda: refuse, store, progress=False)
+    assert len(run_grid("x", cells, lambda: (lambda cell: {"accuracy": 0.1}), store, progress=False)) == 2
 
 
 def test_claims_from_an_empty_store_without_computing_are_not_run(tmp_path, monkeypatch):

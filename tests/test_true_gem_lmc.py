@@ -216,10 +216,10 @@ def test_true_gem_reuses_stored_setting_rows_and_adds_gaps(tmp_path):
         calls.append(cell)
         return {"accuracy": 0.5 + 0.1 * cell["seed"] % 3 - 0.2 * cell["sparsity"]}
 
-    from jdlib.sweep import run_grid
+    from jdlib.grid import run_grid
 
     s1 = load("setting1", "ci", pattern=config.pattern, sparsities=config.sparsities, store=store)
-    run_grid("setting1", setting1.cells(s1), fake, ResultsStore(store), progress=False)
+    run_grid("setting1", setting1.cells(s1), lambda: fake, ResultsStore(store), progress=False)
     before = len(calls)
     results = true_gem.run(config, progress=False, run_cell=fake)
     new = calls[before:]

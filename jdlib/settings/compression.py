@@ -18,6 +18,8 @@ Spearman correlation within a family is the same as against sparsity, bits or ra
 """
 from __future__ import annotations
 
+from functools import partial
+
 import dataclasses
 from dataclasses import dataclass, field
 
@@ -32,7 +34,7 @@ from ..config import ConfigError
 from ..plots import subplots
 from ..results import ResultsStore
 from ..stats import difficulty_trend, normalise
-from ..sweep import run_grid
+from ..grid import run_grid
 from . import setting2, setting3
 from .compressed import LOW_RANK
 from .finetuning import transfer_cells
@@ -158,7 +160,7 @@ def score(runner, cell: dict) -> dict:
 
 
 def run(config: CompressionConfig, progress: bool = True) -> pd.DataFrame:
-    return run_grid(config.setting, cells(config), ScoringRunner(config, score), ResultsStore(config.store_path),
+    return run_grid(config.setting, cells(config), partial(ScoringRunner, config, score), ResultsStore(config.store_path),
                     progress)
 
 

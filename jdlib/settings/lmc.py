@@ -12,6 +12,8 @@ across tasks with different numbers of labels and base rates.
 """
 from __future__ import annotations
 
+from functools import partial
+
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -19,7 +21,7 @@ import pandas as pd
 from .. import lmc
 from ..config import ConfigError
 from ..results import ResultsStore, cell_key
-from ..sweep import run_grid
+from ..grid import run_grid
 from . import setting1
 from .finetuning import DENSE, FinetuneRunner
 from .setting1 import Setting1Config
@@ -86,4 +88,4 @@ class LmcRunner(FinetuneRunner):
 
 
 def run(config: LmcConfig, progress: bool = True) -> pd.DataFrame:
-    return run_grid(config.setting, cells(config), LmcRunner(config), ResultsStore(config.store_path), progress)
+    return run_grid(config.setting, cells(config), partial(LmcRunner, config), ResultsStore(config.store_path), progress)

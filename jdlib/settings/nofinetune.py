@@ -15,6 +15,8 @@ answers (`scorers.generation`). A setting module gives the cells' difficulty lev
 """
 from __future__ import annotations
 
+from functools import partial
+
 import dataclasses
 import random
 from collections.abc import Callable, Sequence
@@ -33,7 +35,7 @@ from ..scorers import Embedder, Generator, LoglikScorer, answer_metrics
 from ..scorers.embedding import choose_among
 from ..scorers.generation import ANSWER_METRICS
 from ..scorers.prompts import FORMATS, choice_item
-from ..sweep import run_grid
+from ..grid import run_grid
 from .compressed import CompressedWeights
 from .finetuning import transfer_cells
 
@@ -259,4 +261,4 @@ def run_setting(config: NoFinetuneConfig, level: str | None, values: Sequence, s
                 progress: bool = True) -> pd.DataFrame:
     """Run a no-fine-tuning setting's grid through the results store."""
     cells = scoring_cells(config, level, values)
-    return run_grid(config.setting, cells, ScoringRunner(config, score), ResultsStore(config.store_path), progress)
+    return run_grid(config.setting, cells, partial(ScoringRunner, config, score), ResultsStore(config.store_path), progress)

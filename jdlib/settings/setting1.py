@@ -2,13 +2,15 @@
 fraction of fine-tuning data shrinks (less data, harder task)."""
 from __future__ import annotations
 
+from functools import partial
+
 from dataclasses import dataclass, field
 
 import pandas as pd
 
 from ..config import ConfigError, SweepConfig
 from ..results import ResultsStore
-from ..sweep import run_grid
+from ..grid import run_grid
 from .finetuning import FinetuneRunner, transfer_cells
 
 
@@ -36,4 +38,4 @@ def cells(config: Setting1Config) -> list[dict]:
 
 
 def run(config: Setting1Config, progress: bool = True) -> pd.DataFrame:
-    return run_grid(config.setting, cells(config), FinetuneRunner(config), ResultsStore(config.store_path), progress)
+    return run_grid(config.setting, cells(config), partial(FinetuneRunner, config), ResultsStore(config.store_path), progress)

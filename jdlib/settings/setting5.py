@@ -13,6 +13,8 @@ Two formulations, picked by `transfer`:
 """
 from __future__ import annotations
 
+from functools import partial
+
 from dataclasses import dataclass
 
 import pandas as pd
@@ -21,7 +23,7 @@ from ..config import ConfigError, SweepConfig
 from ..data import human_scores
 from ..difficulty import human_model_gap
 from ..results import ResultsStore
-from ..sweep import run_grid
+from ..grid import run_grid
 from .finetuning import FinetuneRunner, transfer_cells
 from .nofinetune import NO_TRANSFER, NoFinetuneConfig, run_setting
 from .setting2 import questions
@@ -101,6 +103,6 @@ def run(config: Setting5Config | Setting5ScoringConfig, progress: bool = True) -
     if isinstance(config, NoFinetuneConfig):
         results = run_setting(config, None, (), score, progress)
     else:
-        results = run_grid(config.setting, transfer_cells(config), FinetuneRunner(config),
+        results = run_grid(config.setting, transfer_cells(config), partial(FinetuneRunner, config),
                            ResultsStore(config.store_path), progress)
     return with_gaps(results, config.rater)

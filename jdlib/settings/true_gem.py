@@ -12,6 +12,8 @@ setting has already run (dense, sparse) is reused and only the other modes run.
 """
 from __future__ import annotations
 
+from functools import cache, partial
+
 import dataclasses
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -20,7 +22,7 @@ import pandas as pd
 
 from ..config import ConfigError, SweepConfig
 from ..results import ResultsStore, cell_key
-from ..sweep import run_grid
+from ..grid import run_grid
 from . import setting1, setting5
 from .finetuning import FinetuneRunner, transfer_cells
 from .setting1 import Setting1Config
@@ -101,14 +103,14 @@ def run(config: TrueGemConfig, progress: bool = True, run_cell=None) -> TrueGemR
     both parts is fine-tuned once on all its data (see `share_full_data_rows`). `run_cell`
     replaces the fine-tuning runner (tests)."""
     store = ResultsStore(config.store_path)
-    run_cell = run_cell or FinetuneRunner(config)
+    make_runner = (lambda: run_cell) if run_cell else cache(partial(FinetuneRunner, config))  # one runner, both parts
     cells = grids(config)
     share_full_data_rows(store, config.setting, cells["setting1"], "setting1", "setting5")
-    within = run_grid(config.setting, cells["setting1"], run_cell, store, progress, key_setting="setting1")
+    within = run_grid(config.setting, cells["setting1"], make_runner, store, progress, key_setting="setting1")
     share_full_data_rows(store, config.setting, cells["setting5"], "setting5", "setting1")
     across = pd.DataFrame(columns=["task", "seed", "transfer", "method", "pattern", "sparsity", "accuracy",
                                    "human", "dense_score", "gap"])
     if cells["setting5"]:
-        across = setting5.with_gaps(run_grid(config.setting, cells["setting5"], run_cell, store, progress,
+        across = setting5.with_gaps(run_grid(config.setting, cells["setting5"], make_runner, store, progress,
                                              key_setting="setting5"), config.rater)
     return TrueGemResults(within, across)
