@@ -1,4 +1,16 @@
-"""Paper-scale datasets from the Hugging Face hub, through `datasets` (needs internet)."""
+"""Paper-scale datasets of the fine-tuning settings from the Hugging Face hub, through `datasets`
+(needs internet): GLUE, and the two multiple-choice sets of the true gem's across-task part.
+
+- "glue/<task>": classification with `text`, `text_pair` (None for one-sentence tasks) and
+  `label`; MNLI is evaluated on its matched validation split.
+- "winogrande": WinoGrande (winogrande_xl, its largest training set: the paper names none),
+  multiple choice as its authors' RoBERTa code reads it: `text` is the sentence up to the
+  blank, each of the two `options` is a candidate followed by the rest of the sentence;
+  evaluated on the validation split (the test labels are hidden). Read from the hub's parquet
+  conversion, as its main branch was a loading script.
+- "commonsense_qa": CommonsenseQA, multiple choice with `text` (question) and its five
+  `options`; evaluated on the validation split (the test labels are hidden).
+"""
 from __future__ import annotations
 
 import datasets
@@ -13,7 +25,10 @@ GLUE = {  # config: (text fields, label names, validation split)
     "rte": (("sentence1", "sentence2"), ["entailment", "not_entailment"], "validation"),
     "cola": (("sentence",), ["unacceptable", "acceptable"], "validation"),
 }
-SOURCES = {f"glue/{name}" for name in GLUE}
+WINOGRANDE_ID, WINOGRANDE_REVISION, WINOGRANDE_CONFIG = "allenai/winogrande", "refs/convert/parquet", "winogrande_xl"
+COMMONSENSE_QA_ID = "tau/commonsense_qa"
+MULTIPLE_CHOICE = ("winogrande", "commonsense_qa")
+SOURCES = {f"glue/{name}" for name in GLUE} | set(MULTIPLE_CHOICE)
 
 
 def from_hub(*args, **kwargs) -> datasets.DatasetDict:
@@ -25,7 +40,33 @@ def from_hub(*args, **kwargs) -> datasets.DatasetDict:
                       "need internet, or a datasets cache filled on a machine that has it") from None
 
 
+def _winogrande_row(e: dict) -> dict:
+    before, _, after = e["sentence"].partition("_")
+    return {"text": before, "options": [f"{e['option1']} {after.strip()}", f"{e['option2']} {after.strip()}"],
+            "label": int(e["answer"]) - 1}
+
+
+def _commonsense_qa_row(e: dict) -> dict:
+    letters = list(e["choices"]["label"])
+    return {"text": e["question"], "options": list(e["choices"]["text"]), "label": letters.index(e["answerKey"])}
+
+
+def _multiple_choice(name: str) -> Task:
+    if name == "winogrande":
+        files = {split: f"{WINOGRANDE_CONFIG}/{split}/*.parquet" for split in ("train", "validation")}
+        raw, view_row = from_hub(WINOGRANDE_ID, data_files=files, revision=WINOGRANDE_REVISION), _winogrande_row
+    else:
+        raw, view_row = from_hub(COMMONSENSE_QA_ID), _commonsense_qa_row
+
+    def view(split: datasets.Dataset) -> datasets.Dataset:
+        return split.map(view_row, remove_columns=split.column_names)
+
+    return Task(name, "multiple_choice", view(raw["train"]), view(raw["validation"]), "accuracy")
+
+
 def load(name: str) -> Task:
+    if name in MULTIPLE_CHOICE:
+        return _multiple_choice(name)
     source, _, config = name.partition("/")
     if source == "glue" and config in GLUE:
         fields, labels, val_split = GLUE[config]

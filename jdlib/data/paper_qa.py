@@ -8,9 +8,12 @@ Names and views (columns of the common `Task`):
   subject, the source of MMLU's few-shot demonstrations) is `train`; the test split is
   `validation`.
 - "trivia_qa": mandarjoshi/trivia_qa, config "rc" (reading comprehension: questions with
-  evidence documents); generation with `text` (question), `answers` (the answer's aliases)
-  and, in `validation` (TriviaQA's validation split, whose answers are public), `context`: the
-  first Wikipedia evidence document, else the first web search result.
+  evidence documents); generation with `text` (question) and `answers` (the answer's value and
+  aliases, then its normalised aliases: the official script's gold answers). As the paper's official
+  script (open_closed_book/trivia_vicuna.py, in the history of VITA-Group/Junk_DNA_Hypothesis)
+  reads it, `validation` is the first 2000 questions of TriviaQA's validation split (whose
+  answers are public), in order, with `context`: the first Wikipedia evidence document followed
+  by the first web search result, joined as they are and cut to their first 3072 characters.
 - "freebase_qa": FreebaseQA (the parquet conversion of its hub dataset); generation with
   `text` (the raw question) and `answers` (every answer name of every parse); `validation` is
   its evaluation split (named "test" on the hub).
@@ -24,15 +27,17 @@ Names and views (columns of the common `Task`):
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
 import datasets
 
+from .human import HUMAN  # noqa: F401 (the human scores `jdlib.data.human_scores` reads)
 from .hub import from_hub
 from .task import Task
 
 MMLU_ID = "cais/mmlu"
 TRIVIA_QA_ID, TRIVIA_QA_CONFIG = "mandarjoshi/trivia_qa", "rc"
+TRIVIA_QA_QUESTIONS, TRIVIA_QA_CONTEXT_CHARS = 2000, 3072  # the official script's evaluation
 # The hub's FreebaseQA is a loading script, which datasets>=3 no longer runs; the hub keeps an
 # automatic parquet conversion of it on this revision.
 FREEBASE_QA_ID, FREEBASE_QA_REVISION = "KelvinJiang/freebase_qa", "refs/convert/parquet"
@@ -56,8 +61,6 @@ PIQA_ID, PIQA_REVISION = "ybisk/piqa", "refs/convert/parquet"
 HELLASWAG_ID = "Rowan/hellaswag"
 OPENBOOKQA_ID, OPENBOOKQA_CONFIG = "allenai/openbookqa", "main"
 COMMONSENSE = ("piqa", "hellaswag", "openbookqa")
-# Human accuracy (percent) reported with each commonsense set: Setting 5's human-model gap.
-HUMAN = {"piqa": {"average": 95.0}, "hellaswag": {"average": 95.6}, "openbookqa": {"average": 92.0}}
 SOURCES = ("mmlu", "trivia_qa", "freebase_qa", *COMMONSENSE)
 
 
@@ -85,25 +88,28 @@ def _mmlu(name: str) -> Task:
                                        "label": int(e["answer"]), "subject": e["subject"] or subject})
 
 
-def _aliases(answer: dict) -> list[str]:
-    found = [answer.get("value") or "", *(answer.get("aliases") or [])]
+def _trivia_qa_answers(answer: dict) -> list[str]:
+    """The answer's value and aliases, then the normalised aliases the official script scores against."""
+    found = [answer.get("value") or "", *(answer.get("aliases") or []), *(answer.get("normalized_aliases") or [])]
     return [a for a in dict.fromkeys(found) if a]
 
 
-def _first(texts: Iterable[str] | None) -> str:
-    return next((t for t in texts or [] if t and t.strip()), "")
+def _trivia_qa_context(entity_pages: dict, search_results: dict) -> str:
+    """The official script's evidence: the first Wikipedia page, then the first web result, cut."""
+    wiki = entity_pages["wiki_context"][0] if len(entity_pages["filename"]) else ""
+    web = search_results["search_context"][0] if len(search_results["filename"]) else ""
+    return (wiki + web)[:TRIVIA_QA_CONTEXT_CHARS]
 
 
 def _trivia_qa(name: str) -> Task:
     raw = from_hub(TRIVIA_QA_ID, TRIVIA_QA_CONFIG)
-
-    def with_context(e: dict) -> dict:
-        context = _first(e["entity_pages"]["wiki_context"]) or _first(e["search_results"]["search_context"])
-        return {"text": e["question"], "answers": _aliases(e["answer"]), "context": context}
-
-    train = raw["train"].map(lambda e: {"text": e["question"], "answers": _aliases(e["answer"])},
+    train = raw["train"].map(lambda e: {"text": e["question"], "answers": _trivia_qa_answers(e["answer"])},
                              remove_columns=raw["train"].column_names)
-    validation = raw["validation"].map(with_context, remove_columns=raw["validation"].column_names)
+    evaluation = raw["validation"].select(range(min(TRIVIA_QA_QUESTIONS, len(raw["validation"]))))
+    validation = evaluation.map(
+        lambda e: {"text": e["question"], "answers": _trivia_qa_answers(e["answer"]),
+                   "context": _trivia_qa_context(e["entity_pages"], e["search_results"])},
+        remove_columns=evaluation.column_names)
     return Task(name, "generation", train, validation, "exact_match")
 
 

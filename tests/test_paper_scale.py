@@ -1,0 +1,167 @@
+"""Paper scale as the paper and its official code have it: the human-model gaps of Appendix B and
+Table 3 from the shipped scores, TriviaQA as the official script reads it (tiny local data in the
+hub's schema, no network), the multiple-choice sets of the true gem, and the paper params."""
+import datasets
+import pandas as pd
+import pytest
+
+from jdlib import load_task
+from jdlib.data import check_task_name, human_scores
+from jdlib.data.human import APPENDIX_B, TABLE_3, paper_gaps
+from jdlib.difficulty import human_model_gap
+from jdlib.settings import load, setting3, setting5
+
+# As printed in the paper (arXiv 2310.02277): Appendix B (RoBERTa-Large) and Table 3 (Vicuna-13B).
+APPENDIX_B_GAPS = {"glue/sst2": 1.64, "glue/cola": 2.26, "glue/qqp": -14.18, "glue/stsb": 0.54, "glue/qnli": -3.51,
+                   "glue/rte": 9.94, "winogrande": 16.91, "commonsense_qa": 18.99}
+TABLE_3_GAPS = {"piqa": 17.53, "hellaswag": 37.57, "openbookqa": 60.43}
+
+
+# -- the human-model gap ---------------------------------------------------------------------
+@pytest.mark.parametrize("table, printed", [(APPENDIX_B, APPENDIX_B_GAPS), (TABLE_3, TABLE_3_GAPS)],
+                         ids=["appendix_b", "table_3"])
+def test_the_papers_gaps_follow_from_its_scores(table, printed):
+    assert {task: round(gap, 2) for task, gap in paper_gaps(table).items()} == printed
+    assert all(round(human_model_gap(s.human, s.model), 2) == printed[t] for t, s in table.items())
+
+
+def test_table_3_levels_are_easy_medium_hard_by_gap():
+    gaps = paper_gaps(TABLE_3)
+    assert sorted(gaps, key=gaps.get) == ["piqa", "hellaswag", "openbookqa"]
+
+
+def test_setting5_gaps_from_dense_accuracies_reproduce_the_papers():
+    """Setting 5's own path (human rater scores and the mean dense accuracy over seeds) gives the
+    paper's gaps when the dense model scores what the paper's did."""
+    scored = {**APPENDIX_B, **TABLE_3}
+    tasks = [t for t, s in scored.items() if s.metric == "accuracy"]
+    rows = [{"task": t, "seed": seed, "transfer": "dense", "accuracy": (scored[t].model + shift) / 100}
+            for t in tasks for seed, shift in ((41, -0.5), (42, 0.5))]
+    gaps = setting5.with_gaps(pd.DataFrame(rows)).groupby("task")["gap"].first().to_dict()
+    assert gaps == {t: {**APPENDIX_B_GAPS, **TABLE_3_GAPS}[t] for t in tasks}
+    assert len(tasks) == 9
+
+
+def test_human_scores_only_where_the_human_score_is_an_accuracy():
+    # CoLA's human score is a Matthews correlation and STS-B's a Pearson correlation: comparing
+    # them with a measured accuracy would be wrong, so Setting 5 cannot use them.
+    assert human_scores("glue/cola") == {} and human_scores("glue/stsb") == {}
+    assert human_scores("commonsense_qa") == {"average": 89.0} and human_scores("glue/qqp") == {"average": 80.4}
+    assert human_scores("piqa") == {"average": 95.0}
+
+
+# -- TriviaQA as open_closed_book/trivia_vicuna.py reads it ------------------------------------
+WIKI = "the tower in paris is the eiffel tower. " * 75  # 3000 characters
+WEB = "a web page on the eiffel tower and its history. " * 10
+
+
+def trivia_row(i: int) -> dict:
+    wiki = [WIKI] if i % 4 in (0, 2) else []
+    web = [WEB, "a second web result"] if i % 4 in (0, 1) else []
+    return {"question": f"question {i}?", "question_id": f"q{i}", "question_source": "x",
+            "entity_pages": {"doc_source": ["w"] * len(wiki), "filename": ["f"] * len(wiki),
+                             "title": ["t"] * len(wiki), "wiki_context": wiki},
+            "search_results": {"description": ["d"] * len(web), "filename": ["f"] * len(web),
+                               "rank": list(range(len(web))), "title": ["t"] * len(web),
+                               "url": ["u"] * len(web), "search_context": web},
+            "answer": {"aliases": ["The Eiffel Tower", "Eiffel tower"], "normalized_aliases": ["eiffel tower"],
+                       "matched_wiki_entity_name": "", "normalized_matched_wiki_entity_name": "",
+                       "normalized_value": "eiffel tower", "type": "WikipediaEntity",
+                       "value": "The Eiffel Tower"}}
+
+
+def winogrande_split(n):
+    return datasets.Dataset.from_list([{"sentence": f"Anna lent Bea {i} books because _ had many.",
+                                        "option1": "Anna", "option2": "Bea", "answer": "12"[i % 2]}
+                                       for i in range(n)])
+
+
+def commonsense_qa_split(n):
+    return datasets.Dataset.from_list([{"id": str(i), "question": f"where is fox {i}?", "question_concept": "fox",
+                                        "choices": {"label": list("ABCDE"),
+                                                    "text": ["den", "sea", "sky", "car", "cup"]},
+                                        "answerKey": "ABCDE"[i % 5]} for i in range(n)])
+
+
+@pytest.fixture
+def tiny_hub(monkeypatch):
+    calls = []
+
+    def fake(path, name=None, **kwargs):
+        calls.append((path, name, kwargs))
+        if path == "mandarjoshi/trivia_qa" and name == "rc":
+            return datasets.DatasetDict({"train": datasets.Dataset.from_list([trivia_row(i) for i in range(3)]),
+                                         "validation": datasets.Dataset.from_list([trivia_row(i)
+                                                                                   for i in range(2006)])})
+        if path == "allenai/winogrande":
+            return datasets.DatasetDict({"train": winogrande_split(4), "validation": winogrande_split(6)})
+        if path == "tau/commonsense_qa":
+            return datasets.DatasetDict({"train": commonsense_qa_split(5), "validation": commonsense_qa_split(7)})
+        raise ConnectionError(f"no internet: {path}")
+
+    monkeypatch.setattr(datasets, "load_dataset", fake)
+    return calls
+
+
+def test_trivia_qa_is_the_first_2000_validation_questions_in_order(tiny_hub):
+    task = load_task("trivia_qa")
+    assert task.kind == "generation" and len(task.validation) == 2000
+    assert task.validation["text"] == [f"question {i}?" for i in range(2000)]
+
+
+def test_trivia_qa_evidence_is_wiki_then_web_cut_to_3072_characters(tiny_hub):
+    rows = load_task("trivia_qa").validation.select(range(4))
+    both, web_only, wiki_only, none = rows["context"]
+    assert len(both) == 3072 and both == (WIKI + WEB)[:3072]  # joined as they are, no separator
+    assert both[3000:] == WEB[:72]
+    assert web_only == WEB and wiki_only == WIKI and none == ""  # the first web result only
+
+
+def test_trivia_qa_gold_answers_include_the_normalised_aliases_the_official_script_scores(tiny_hub):
+    answers = load_task("trivia_qa").validation[0]["answers"]
+    assert answers == ["The Eiffel Tower", "Eiffel tower", "eiffel tower"]
+
+
+def test_setting3_asks_the_questions_whose_answer_is_in_the_evidence_in_order(tiny_hub):
+    task = load_task("trivia_qa")
+    # setting3.passages stops on an empty context (it reads that as disfl_qa's format), so the
+    # questions without evidence are left out here.
+    task.validation = task.validation.filter(lambda r: r["context"] != "")
+    rows = setting3.passages(task, None)
+    assert [r["question"] for r in rows] == [f"question {i}?" for i in range(2000) if i % 4 != 3]
+    assert rows[0]["context"] == (WIKI + WEB)[:3072]  # the whole cut evidence is the 100% window
+
+
+def test_paper_setting3_params_are_the_official_scripts():
+    config = load("setting3", "paper")
+    assert config.tasks == ["trivia_qa"] and config.model == "lmsys/vicuna-7b-v1.3"
+    assert config.max_new_tokens == 32 and config.answer_metric == "exact_match_lenient"
+    assert config.max_context_words is None  # the loader's 3072 characters, not a word budget
+    assert config.max_eval is None and config.eval_seeded is False  # all of the first 2000, every seed
+    compression = load("compression", "paper")
+    assert compression.max_new_tokens == 32 and compression.max_context_words is None
+    assert compression.max_eval >= 2000
+
+
+# -- the true gem: roberta-large, and CSQA and WinoGrande across tasks --------------------------
+def test_multiple_choice_sets_of_the_true_gem(tiny_hub):
+    wino, csqa = load_task("winogrande"), load_task("commonsense_qa")
+    assert wino.kind == csqa.kind == "multiple_choice" and len(wino.validation) == 6 and len(csqa.validation) == 7
+    assert wino.validation[1] == {"text": "Anna lent Bea 1 books because ",
+                                  "options": ["Anna had many.", "Bea had many."], "label": 1}
+    assert csqa.validation[3] == {"text": "where is fox 3?", "options": ["den", "sea", "sky", "car", "cup"],
+                                  "label": 3}
+    path, name, kwargs = next(c for c in tiny_hub if c[0] == "allenai/winogrande")
+    assert kwargs["data_files"]["validation"].startswith("winogrande_xl/")
+    check_task_name("winogrande")
+
+
+def test_paper_true_gem_params_are_the_official_recipe_and_rank_across_tasks_by_appendix_b():
+    config = load("true_gem", "paper")
+    assert (config.model, config.max_length, config.batch_size, config.lr, config.epochs) == \
+           ("roberta-large", 512, 16, 2e-5, 3)
+    assert config.seeds == [41, 42, 43] and sorted(config.tasks) == ["glue/mnli", "glue/qnli", "glue/sst2"]
+    across = config.across()
+    across.validate()
+    gaps = {t: human_model_gap(human_scores(t)["average"], APPENDIX_B[t].model) for t in across.tasks}
+    assert sorted(gaps, key=gaps.get) == ["winogrande", "commonsense_qa"]
