@@ -2,12 +2,14 @@
 
 The public API keeps the paper's vocabulary (dense and sparse transfer, N:M, normalised drop).
 """
-from . import compress, config, plots, report, stats
+from . import analysis, book, compress, config, plots
+from .analysis import stats
 from .data import Task, load_task
 from .evaluate import evaluate
 from .models import load_model
+from .settings import load as load_config
 from .sweep import sweep
 from .train import finetune
 
-__all__ = ["compress", "config", "evaluate", "finetune", "load_model", "load_task", "plots", "report", "stats",
+__all__ = ["analysis", "compress", "config", "evaluate", "finetune", "load_config", "load_model", "load_task", "plots", "stats",
            "sweep", "Task"]

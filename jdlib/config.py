@@ -1,32 +1,155 @@
 """Typed, validated parameters: params YAML -> notebook parameters -> a config object.
 
-Every check runs before any model is loaded, and a wrong value stops with a message that
-names the parameter and the allowed values.
+Each field declares its check once, with `param`: its type, range or allowed values, whether it
+is a list, and its role in a cell's key. The checks run before any model is loaded or store
+opened, and a wrong value stops with a message that names the parameter and what is allowed.
+
+Roles (what a field does to the results store's keys):
+- "cell": every cell of the sweep carries it, so it is in every key (the default: a new field
+  is in the key unless declared otherwise);
+- "grid": it spans the grid (tasks, seeds, levels, sparsities): each cell carries one value;
+- "calibrated": only the cells of a calibrated method (Wanda, SparseGPT) carry it;
+- "analysis": read when the rows are analysed (the rater of the human-model gap), never by a cell;
+- "run": cannot change a result (store, device, executor): in no key.
 """
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+import difflib
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-import yaml
-
-from .compress import PRUNE_METHODS
+from .compress import CALIBRATED, PRUNE_METHODS
 from .compress.calibrate import CALIBRATION_SOURCES
 from .compress.masks import SCOPES, parse_pattern
 from .data import check_task_name
-from .transfer import check_mode
+from .transfer import TRANSFER_MODES
 
 ROOT = Path(__file__).resolve().parents[1]
 PARAMS_DIR = ROOT / "params"
+ROLES = ("cell", "grid", "calibrated", "analysis", "run")
 
 
 class ConfigError(ValueError):
     """A parameter with a value outside what is allowed."""
 
 
-def _as_list(value) -> list:
-    return list(value) if isinstance(value, (list, tuple)) else [value]
+@dataclass(frozen=True)
+class Check:
+    """What a parameter may hold; `allowed` is how the error message says it."""
+
+    kind: type
+    allowed: str
+    many: bool = False
+    empty: bool = False  # a list parameter that may be empty
+    low: float | None = None
+    high: float | None = None
+    strict_low: bool = False
+    strict_high: bool = False
+    choices: tuple | None = None
+    nullable: bool = False
+    extra: Callable[[Any], None] | None = None  # raises ValueError with its own words
+    role: str = "cell"
+
+    def scalar_ok(self, value) -> bool:
+        if value is None:
+            return self.nullable
+        if self.kind is bool:
+            return isinstance(value, bool)
+        if isinstance(value, bool):  # True is an int to Python, not to a parameter
+            return False
+        if self.kind is float:
+            if not isinstance(value, (int, float)) or not math.isfinite(value):
+                return False
+        elif not isinstance(value, self.kind):
+            return False
+        if self.choices is not None and value not in self.choices:
+            return False
+        if self.low is not None and (value <= self.low if self.strict_low else value < self.low):
+            return False
+        return self.high is None or not (value >= self.high if self.strict_high else value > self.high)
+
+
+def param(default, kind: type, allowed: str | None = None, *, many: bool = False, empty: bool = False, low: float | None = None,
+          high: float | None = None, strict_low: bool = False, strict_high: bool = False,
+          choices: Sequence | None = None, nullable: bool = False, extra: Callable[[Any], None] | None = None,
+          role: str = "cell") -> Any:
+    """A dataclass field with its check (see `Check`); list defaults are copied per instance."""
+    if role not in ROLES:
+        raise ValueError(f"role={role!r}: use one of {', '.join(ROLES)}")
+    if allowed is None:
+        allowed = describe(kind, low, high, strict_low, strict_high, choices, nullable)
+    check = Check(kind, allowed, many, empty, low, high, strict_low, strict_high, tuple(choices) if choices else None,
+                  nullable, extra, role)
+    if many:
+        return dataclasses.field(default_factory=lambda: list(default), metadata={"check": check})
+    return dataclasses.field(default=default, metadata={"check": check})
+
+
+def describe(kind, low, high, strict_low, strict_high, choices, nullable) -> str:
+    if choices:
+        text = "one of " + ", ".join(map(str, choices))
+    elif kind is bool:
+        text = "true or false"
+    else:
+        noun = {int: "an integer", float: "a number", str: "a text"}[kind]
+        if low is not None and high is not None:
+            text = f"{noun} in {'(' if strict_low else '['}{low:g}, {high:g}{')' if strict_high else ']'}"
+        elif low == 0 and strict_low:
+            text = {int: "a positive integer", float: "a positive number"}[kind]
+        elif low == 0:
+            text = {int: "a non-negative integer", float: "a non-negative number"}[kind]
+        elif low is not None:
+            text = f"{noun} of at least {low:g}"
+        else:
+            text = noun
+    return text + (" or null" if nullable else "")
+
+
+def checks(cls) -> dict[str, Check]:
+    """The declared check of every parameter of a config class."""
+    return {f.name: f.metadata["check"] for f in dataclasses.fields(cls) if "check" in f.metadata}
+
+
+def check_value(name: str, value, check: Check) -> list | object:
+    """The value as the config holds it (a list for a list parameter), or a ConfigError."""
+    if check.many:
+        values = list(value) if isinstance(value, (list, tuple)) else [value]
+        if not values and not check.empty:
+            raise ConfigError(f"{name} is empty: give at least one value ({check.allowed})")
+        for v in values:
+            if not check.scalar_ok(v):
+                raise ConfigError(f"{name}: {v!r} is not valid: use {check.allowed}")
+            _extra(name, v, check)
+        seen = [v for i, v in enumerate(values) if v in values[:i]]
+        if seen:
+            raise ConfigError(f"{name} lists {seen[0]!r} twice: give each value once")
+        return values
+    if not check.scalar_ok(value):
+        raise ConfigError(f"{name}={value!r} is not valid: use {check.allowed}")
+    _extra(name, value, check)
+    return value
+
+
+def _extra(name: str, value, check: Check) -> None:
+    if check.extra is None or value is None:
+        return
+    try:
+        check.extra(value)
+    except ValueError as err:
+        raise ConfigError(f"{name}: {err}") from None
+
+
+def _pattern(value: str) -> None:
+    if value != "unstructured":
+        parse_pattern(value)
+
+
+def _task(value: str) -> None:
+    check_task_name(value)
 
 
 @dataclass
@@ -34,79 +157,71 @@ class SweepConfig:
     """Parameters every sweep shares; each setting adds its difficulty knob."""
 
     setting: str
-    model: str = "minilm"
-    tasks: list[str] = field(default_factory=list)
-    sparsities: list[float] = field(default_factory=lambda: [0.1, 0.3, 0.5, 0.7, 0.9])
-    pattern: list[str] = field(default_factory=lambda: ["unstructured"])
-    scope: str = "global"
-    method: list[str] = field(default_factory=lambda: ["magnitude"])
-    transfer: list[str] = field(default_factory=lambda: ["sparse"])
-    seeds: list[int] = field(default_factory=lambda: [41])
-    epochs: int = 3
-    batch_size: int = 32
-    max_length: int = 128
-    lr: float = 2e-5
-    max_train: int | None = None
-    max_eval: int | None = None
-    calibration: str = "task"  # Wanda/SparseGPT calibration text: the task's training split, or C4 (the paper's)
-    calibration_samples: int = 128
-    calibration_seq_len: int = 128
-    store: str = "results/quick.sqlite"
-    device: str | None = None
-
-    LIST_FIELDS = ("tasks", "sparsities", "pattern", "method", "transfer", "seeds")
+    model: str = param("minilm", str, "an alias (minilm, tiny-bert, tiny-llama), a local folder or a Hugging Face id")
+    tasks: list[str] = param([], str, "task names such as bigbench/hyperbaton", many=True, extra=_task, role="grid")
+    sparsities: list[float] = param([0.1, 0.3, 0.5, 0.7, 0.9], float, "numbers strictly between 0 and 1", many=True,
+                                    low=0, high=1, strict_low=True, strict_high=True, role="grid")
+    pattern: list[str] = param(["unstructured"], str, "unstructured or N:M patterns written kept:group, e.g. 2:4",
+                               many=True, extra=_pattern, role="grid")
+    scope: str = param("global", str, choices=SCOPES)
+    method: list[str] = param(["magnitude"], str, many=True, choices=PRUNE_METHODS, role="grid")
+    seeds: list[int] = param([41], int, "integers", many=True, role="grid")
+    max_length: int = param(128, int, low=0, strict_low=True)
+    max_eval: int | None = param(None, int, "a positive integer or null (all)", low=0, strict_low=True, nullable=True)
+    # Wanda/SparseGPT calibration text: the task's training split, or C4 (the paper's)
+    calibration: str = param("task", str, choices=CALIBRATION_SOURCES, role="calibrated")
+    calibration_samples: int = param(128, int, low=0, strict_low=True, role="calibrated")
+    calibration_seq_len: int = param(128, int, low=0, strict_low=True, role="calibrated")
+    store: str = param("results/quick.sqlite", str, "a path to an SQLite results store", role="run")
+    device: str | None = param(None, str, "a torch device such as cpu or cuda:0, or null (the GPU if any)",
+                               nullable=True, role="run")
+    executor: str = param("local", str, "local, local-cpus:N, local-gpus or dask://HOST:PORT", role="run")
 
     def validate(self) -> None:
-        if not self.tasks:
-            raise ConfigError("tasks is empty: give at least one task, e.g. bigbench/hyperbaton")
-        for task in self.tasks:
-            try:
-                check_task_name(task)
-            except ValueError as err:
-                raise ConfigError(str(err)) from None
-        for s in self.sparsities:
-            if not isinstance(s, (int, float)) or not 0.0 < s < 1.0:
-                raise ConfigError(f"sparsity={s!r} is not valid: use numbers strictly between 0 and 1")
-        for p in self.pattern:
-            try:
-                parse_pattern(p)
-            except ValueError as err:
-                raise ConfigError(str(err)) from None
-        if self.scope not in SCOPES:
-            raise ConfigError(f"scope={self.scope!r} is not valid: use one of {', '.join(SCOPES)}")
-        for m in self.method:
-            if m not in PRUNE_METHODS:
-                raise ConfigError(f"method={m!r} is not valid: use one of {', '.join(PRUNE_METHODS)}")
-        for t in self.transfer:
-            try:
-                check_mode(t)
-            except ValueError as err:
-                raise ConfigError(str(err)) from None
-        if self.calibration not in CALIBRATION_SOURCES:
-            raise ConfigError(f"calibration={self.calibration!r} is not valid: use one of "
-                              f"{', '.join(CALIBRATION_SOURCES)}")
-        for name in ("epochs", "batch_size", "max_length", "calibration_samples", "calibration_seq_len"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ConfigError(f"{name}={value!r} is not valid: use a positive integer")
-        for name in ("max_train", "max_eval"):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, int) or value < 1):
-                raise ConfigError(f"{name}={value!r} is not valid: use a positive integer or null (all)")
-        if not isinstance(self.lr, (int, float)) or self.lr <= 0:
-            raise ConfigError(f"lr={self.lr!r} is not valid: use a positive number")
-        if not all(isinstance(s, int) for s in self.seeds) or not self.seeds:
-            raise ConfigError(f"seeds={self.seeds!r} is not valid: use a list of integers")
+        """Check every declared parameter, then what depends on several (a subclass adds to this)."""
+        for name, check in checks(type(self)).items():
+            setattr(self, name, check_value(name, getattr(self, name), check))
+        if not self.model.strip():
+            raise ConfigError("model='' is not valid: use an alias (minilm), a local folder or a Hugging Face id")
+        from .grid import check_executor
+
+        try:
+            check_executor(self.executor)
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
 
     @property
     def store_path(self) -> Path:
         path = Path(self.store)
         return path if path.is_absolute() else ROOT / path
 
+    # The scoring settings' cells carry the calibration parameters whatever the method (their keys
+    # in the committed stores do); the fine-tuning cells only where a method calibrates.
+    CALIBRATION_IN_EVERY_CELL = False
+
     def cell_common(self) -> dict:
-        """What every cell of this sweep shares and its result depends on."""
-        return {k: getattr(self, k) for k in ("model", "scope", "epochs", "batch_size", "max_length", "lr",
-                                              "max_train", "max_eval")}
+        """What every cell of this sweep shares and its result depends on (the "cell" parameters)."""
+        roles = ("cell", "calibrated") if self.CALIBRATION_IN_EVERY_CELL else ("cell",)
+        return {name: getattr(self, name) for name, check in checks(type(self)).items() if check.role in roles}
+
+    def calibration_of(self, method: str) -> dict:
+        """What a calibrated method's cells carry beyond the rest (nothing for magnitude)."""
+        if method not in CALIBRATED:
+            return {}
+        return {name: getattr(self, name) for name, check in checks(type(self)).items()
+                if check.role == "calibrated"}
+
+
+@dataclass
+class FinetuneConfig(SweepConfig):
+    """A setting that fine-tunes the (compressed) pre-trained model under a transfer mode."""
+
+    transfer: list[str] = param(["sparse"], str, many=True, choices=TRANSFER_MODES, role="grid")
+    epochs: int = param(3, int, low=0, strict_low=True)
+    batch_size: int = param(32, int, low=0, strict_low=True)
+    lr: float = param(2e-5, float, low=0, strict_low=True)
+    max_train: int | None = param(None, int, "a positive integer or null (all)", low=0, strict_low=True,
+                                  nullable=True)
 
 
 def params_file(setting: str, params: str) -> Path:
@@ -124,31 +239,14 @@ def params_file(setting: str, params: str) -> Path:
     return found
 
 
-def load(setting: str, params: str = "quick", **overrides) -> SweepConfig:
-    """The validated config of `setting`: the params file, then every override that is not None.
-
-    `sparsity` (one level) replaces the `sparsities` list.
-    """
-    from .settings import CONFIGS
-
-    if setting not in CONFIGS:
-        raise ConfigError(f"setting={setting!r} is not valid: use one of {', '.join(CONFIGS)}")
-    values = yaml.safe_load(params_file(setting, params).read_text()) or {}
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    cls = CONFIGS[setting]
-    if hasattr(cls, "variant"):  # a setting with two formulations picks its config by the values
-        cls = cls.variant(values)
-    if values.get("sparsity") is not None:
-        values["sparsities"] = [values.pop("sparsity")]
-    values.pop("sparsity", None)
-    known = {f.name for f in dataclasses.fields(cls)} - {"setting"}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise ConfigError(f"unknown parameter(s) {', '.join(unknown)}: the parameters of {setting} are "
-                          f"{', '.join(sorted(known | {'sparsity'}))}")
-    for name in cls.LIST_FIELDS:
-        if name in values:
-            values[name] = _as_list(values[name])
-    config = cls(setting=setting, **values)
-    config.validate()
-    return config
+def unknown_parameters(names, known, setting: str) -> None:
+    """Stop on parameter names the setting does not have, naming the closest valid ones."""
+    unknown = sorted(set(names) - set(known))
+    if not unknown:
+        return
+    hints = []
+    for name in unknown:
+        close = difflib.get_close_matches(name, sorted(known), n=3, cutoff=0.6)
+        hints.append(f"{name!r}" + (f" (did you mean {' or '.join(close)}?)" if close else ""))
+    raise ConfigError(f"unknown parameter{'s' if len(unknown) > 1 else ''} {', '.join(hints)} for {setting}: "
+                      f"its parameters are {', '.join(sorted(known))}")

@@ -85,7 +85,7 @@ def barrier(alphas, values, higher_is_worse: bool = True) -> float:
         raise ValueError("a barrier needs the endpoints: alphas must include 0 and 1")
     v0 = values[np.isclose(alphas, 0.0)][0]
     v1 = values[np.isclose(alphas, 1.0)][0]
-    excess = values - ((1.0 - alphas) * v0 + alphas * v1)
+    excess = values - (v0 + alphas * (v1 - v0))  # exact where the endpoints are equal
     return float(np.max(excess if higher_is_worse else -excess)) + 0.0  # + 0.0: no "-0.0"
 
 

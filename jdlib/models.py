@@ -68,6 +68,40 @@ def resolve_path(name: str) -> tuple[str, bool]:
     return name, False
 
 
+def check_model(name: str, timeout: float = 1.5) -> None:
+    """Raise a ValueError naming `model` unless `name` can be loaded: an alias, a tiny test model, a
+    local folder with a config.json, or a Hugging Face id in the local cache or on the hub (asked
+    once, with a short timeout, so an offline machine answers at once instead of retrying)."""
+    if name in ALIASES or name in TINY:
+        return
+    hint = (f"use an alias ({', '.join((*ALIASES, *TINY))}), a local folder holding a Hugging Face model, or a "
+            "Hugging Face id")
+    if not name.strip():
+        raise ValueError(f"model={name!r} is not valid: {hint}")
+    path = Path(name).expanduser()
+    if path.exists():
+        if not (path / "config.json").exists():
+            raise ValueError(f"model={name!r}: the folder {path} holds no config.json, so it is no Hugging Face "
+                             f"model; {hint}")
+        return
+    if name.startswith((".", "/", "~")) or name.count("/") > 1:
+        raise ValueError(f"model={name!r}: no such folder; {hint}")
+    from huggingface_hub import HfApi, try_to_load_from_cache
+    from huggingface_hub.errors import RepositoryNotFoundError
+
+    if isinstance(try_to_load_from_cache(name, "config.json"), str):
+        return
+    fetch = (f"on a machine without internet, download it elsewhere (`huggingface-cli download {name} "
+             f"--local-dir DIR`) and pass model=DIR")
+    try:
+        HfApi().model_info(name, timeout=timeout)
+    except RepositoryNotFoundError:
+        raise ValueError(f"model={name!r} is not on the Hugging Face hub (or is private); {hint}") from None
+    except Exception as err:  # no network, a proxy, a time-out: whatever it is, the model cannot be had
+        raise ValueError(f"model={name!r} is not in the local Hugging Face cache and the hub cannot be reached "
+                         f"({type(err).__name__}); {fetch}, or {hint[0].lower()}{hint[1:]}") from None
+
+
 def _head_class(head: str):
     if head == "classification":
         return AutoModelForSequenceClassification

@@ -4,6 +4,9 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.lines import Line2D
+
+from .settings.compression import RATIO
 
 
 def _label_axes(ax, x_label: str, first_column: bool) -> None:
@@ -196,4 +199,49 @@ def comparisons(table: pd.DataFrame, x_label: str = "estimate (95% CI)") -> plt.
     ax.legend(fontsize=7, loc="lower right")
     ax.grid(alpha=0.3, axis="x")
     fig.tight_layout()
+    return fig
+
+
+METHOD_STYLES = {"magnitude": "o-", "sparsegpt": "s--", "wanda": "^:", "rtn": "o-", "gptq": "s--", "svd": "o-"}
+
+
+def compression(norm: pd.DataFrame, level: str, difficulty, level_label: str | None = None) -> plt.Figure:
+    """A panel per task (rows) and compressor family (columns; a line style per method), a line
+    per difficulty level (light: easy, dark: hard), normalised performance against the
+    compression ratio (log scale); the band spans the seeds. One legend below the panels keys
+    the colours (levels) and the line styles (methods)."""
+    tasks = list(dict.fromkeys(norm["task"]))
+    fams = [f for f in ("pruning", "pruning N:M", "quantization", "low rank") if f in set(norm["compressor"])]
+    fig, axes = subplots(len(tasks), len(fams), figsize=(3.6 * len(fams), 3.2 * len(tasks)), squeeze=False,
+                         sharey=True)
+    levels = sorted(norm[level].unique(), key=difficulty)
+    colours = plt.cm.viridis_r(np.linspace(0.15, 0.95, max(len(levels), 2)))
+    for r, task in enumerate(tasks):
+        for c, fam in enumerate(fams):
+            ax = axes[r, c]
+            panel = norm[(norm["task"] == task) & (norm["compressor"] == fam)]
+            methods = sorted(panel["method"].unique())
+            for method in methods:
+                for colour, value in zip(colours, levels):
+                    curve = panel[(panel["method"] == method) & (panel[level] == value)].groupby(RATIO)["normalised"]
+                    curve = curve.agg(["mean", "min", "max"])
+                    if curve.empty:
+                        continue
+                    ax.plot(curve.index, curve["mean"], METHOD_STYLES.get(method, "o-"), color=colour, ms=3)
+                    ax.fill_between(curve.index, curve["min"], curve["max"], color=colour, alpha=0.12)
+            ax.set_xscale("log", base=2)
+            ax.axhline(1.0, color="grey", lw=0.8, ls="--")
+            ax.set_title(f"{task.split('/')[-1]}: {fam}" + (f"\n({', '.join(methods)})" if methods else ""), fontsize=9)
+            ax.set_xlabel("compression ratio (fp32 bits / compressed)")
+            if c == 0:
+                ax.set_ylabel("normalised performance")
+            ax.grid(alpha=0.3)
+    present = [m for m in METHOD_STYLES if m in set(norm["method"])]
+    handles = [Line2D([], [], color=colour, lw=2, label=f"{level_label or level} {value:g}")
+               for colour, value in zip(colours, levels)]
+    handles += [Line2D([], [], color="black", ls=METHOD_STYLES[m][1:], marker=METHOD_STYLES[m][0], ms=4, label=m)
+                for m in present]
+    fig.tight_layout()
+    fig.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=min(len(handles), 8),
+               fontsize=8, frameon=False)
     return fig

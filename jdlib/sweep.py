@@ -1,11 +1,41 @@
-"""Run the sweep a validated config describes: the setting's grid through the results store."""
+"""Run the sweep a validated config describes: everything checkable first, then its grid through
+the results store (finished cells are skipped, so sweeps resume)."""
 from __future__ import annotations
 
-import pandas as pd
+from typing import Any
+
+from .config import ConfigError, SweepConfig
+from .grid import run_grid
+from .models import check_model
+from .results import ResultsStore, check_store
+from .settings import get
 
 
-def sweep(config, progress: bool = True) -> pd.DataFrame:
-    """Run the sweep a validated config describes (see `jdlib.config.load`) and return its rows."""
-    from .settings import RUNNERS
+def check(config: SweepConfig) -> None:
+    """What can be checked before the store is opened or a model loaded: the model, the levels
+    against the tasks' data, the store's path."""
+    setting = get(config.setting)
+    try:
+        check_model(config.model)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    if setting.check_data:
+        setting.check_data(config)
+    check_store(config.store_path)
 
-    return RUNNERS[config.setting](config, progress)
+
+def sweep(config: SweepConfig, progress: bool = True) -> Any:
+    """Run the sweep a validated config describes (see `jdlib.settings.load`) and return its rows
+    (the true gem: its two parts' rows)."""
+    setting = get(config.setting)
+    check(config)
+    store = ResultsStore(config.store_path)
+    parts = setting.parts(config)
+    make_runner = setting.make_runner(config)
+    rows = []
+    for i, part in enumerate(parts):
+        if setting.before_part:
+            setting.before_part(store, config, parts, i)
+        rows.append(run_grid(config.setting, part.cells, make_runner, store, progress, key_setting=part.key_setting,
+                             executor=config.executor))
+    return setting.finish(config, rows) if setting.finish else rows[0]

@@ -1,8 +1,8 @@
 import pytest
 
 import jdlib.models
-from jdlib.config import PARAMS_DIR, ConfigError, load
-from jdlib.settings import CONFIGS
+from jdlib.config import PARAMS_DIR, ConfigError
+from jdlib.settings import SETTINGS, load
 
 
 @pytest.fixture(autouse=True)
@@ -18,10 +18,10 @@ def no_model_loading(monkeypatch):
     ({"pattern": "9:8"}, ["pattern='9:8'", "kept:group"]),
     ({"tasks": ["bigbench/no_such_task"]}, ["bigbench/no_such_task", "hyperbaton"]),
     ({"tasks": ["glue/nope"]}, ["glue/nope", "glue/sst2"]),
-    ({"fractions": [0, 0.5]}, ["fraction=0", "(0, 1]"]),
-    ({"transfer": ["half"]}, ["transfer='half'", "dense_freeze", "sparse_to_dense"]),
+    ({"fractions": [0, 0.5]}, ["fractions: 0", "(0, 1]"]),
+    ({"transfer": ["half"]}, ["transfer: 'half'", "dense_freeze", "sparse_to_dense"]),
     ({"scope": "block"}, ["scope='block'", "global, layer, row"]),
-    ({"method": "obs"}, ["method='obs'", "magnitude"]),
+    ({"method": "obs"}, ["method: 'obs'", "magnitude"]),
     ({"epochs": 0}, ["epochs=0", "positive integer"]),
     ({"colour": "red"}, ["colour", "sparsities"]),
 ])
@@ -53,7 +53,7 @@ PARAMS_FILES = sorted((f.parent.name, f.stem) for f in PARAMS_DIR.glob("*/*.yaml
 
 @pytest.mark.parametrize("params, setting", PARAMS_FILES)
 def test_every_params_file_validates(params, setting):
-    assert setting in CONFIGS, f"params/{params}/{setting}.yaml names no setting"
+    assert setting in SETTINGS, f"params/{params}/{setting}.yaml names no setting"
     assert load(setting, params).setting == setting
 
 

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from jdlib.stats import difficulty_trend, normalise, slope_gap, trend_table, verdict
+from jdlib.analysis.stats import difficulty_trend, normalise, slope_gap, trend_table, verdict
 
 
 def synthetic(slopes, seeds=(1, 2, 3), noise=0.0):

@@ -5,8 +5,14 @@ import pandas as pd
 import pytest
 import torch
 
-from jdlib import claims, lmc
-from jdlib.config import ConfigError, load
+import dataclasses
+
+import jdlib
+import jdlib.settings
+from jdlib import lmc
+from jdlib.analysis import claims
+from jdlib.config import ConfigError
+from jdlib.settings import load
 from jdlib.models import tiny_model
 from jdlib.results import ResultsStore, cell_key
 from jdlib.settings import lmc as lmc_setting
@@ -114,7 +120,7 @@ def c2_frame(gaps, seeds=(1, 2, 3, 4), sparsities=(0.3, 0.6), noise=0.0, level_v
 
 def test_c2_holds_when_dense_beats_sparse_to_dense_beats_sparse_and_freezing_is_cheap():
     frame = c2_frame({"dense_freeze": 0.01, "sparse_to_dense": 0.2, "sparse": 0.4}, noise=0.005)
-    result = claims.c2_irreversibility(frame, "fraction", setting1.difficulty)
+    result = claims.c2_irreversibility(frame, "fraction", setting1.ORDER)
     assert result["hardest"] == 0.25 and result["pairs"] == 8
     assert result["verdict"] == "holds"
     assert result["dense_vs_s2d_low"] > 0 and result["s2d_vs_sparse_low"] > 0 and result["freeze_low"] > 0
@@ -126,22 +132,22 @@ def test_c2_holds_when_dense_beats_sparse_to_dense_beats_sparse_and_freezing_is_
 
 def test_c2_fails_when_sparse_to_dense_recovers_past_dense_or_freezing_costs_as_much_as_sparse():
     recovered = c2_frame({"dense_freeze": 0.01, "sparse_to_dense": -0.2, "sparse": 0.4}, noise=0.005)
-    assert claims.c2_irreversibility(recovered, "fraction", setting1.difficulty)["verdict"] == "fails"
+    assert claims.c2_irreversibility(recovered, "fraction", setting1.ORDER)["verdict"] == "fails"
     costly_freeze = c2_frame({"dense_freeze": 0.4, "sparse_to_dense": 0.2, "sparse": 0.4}, noise=0.005)
-    result = claims.c2_irreversibility(costly_freeze, "fraction", setting1.difficulty)
+    result = claims.c2_irreversibility(costly_freeze, "fraction", setting1.ORDER)
     assert result["freeze_verdict"] == "fails" and result["verdict"] == "fails"
     assert result["dense_vs_s2d_verdict"] == "holds"
 
 
 def test_c2_inconclusive_on_noise_one_seed_or_a_missing_mode():
     noisy = c2_frame({"dense_freeze": 0.0, "sparse_to_dense": 0.0, "sparse": 0.0}, noise=0.05)
-    assert claims.c2_irreversibility(noisy, "fraction", setting1.difficulty)["verdict"] == "inconclusive"
+    assert claims.c2_irreversibility(noisy, "fraction", setting1.ORDER)["verdict"] == "inconclusive"
     one = c2_frame({"dense_freeze": 0.01, "sparse_to_dense": 0.2, "sparse": 0.4}, seeds=(1,), sparsities=(0.5,))
-    assert claims.c2_irreversibility(one, "fraction", setting1.difficulty)["verdict"] == "inconclusive"
+    assert claims.c2_irreversibility(one, "fraction", setting1.ORDER)["verdict"] == "inconclusive"
     no_freeze = c2_frame({"sparse_to_dense": 0.2, "sparse": 0.4}, noise=0.005)
-    result = claims.c2_irreversibility(no_freeze, "fraction", setting1.difficulty)
+    result = claims.c2_irreversibility(no_freeze, "fraction", setting1.ORDER)
     assert result["freeze_verdict"] == "inconclusive" and result["verdict"] == "inconclusive"
-    assert claims.c2_irreversibility(pd.DataFrame(), "fraction", setting1.difficulty)["verdict"] == "inconclusive"
+    assert claims.c2_irreversibility(pd.DataFrame(), "fraction", setting1.ORDER)["verdict"] == "inconclusive"
 
 
 def test_c2_across_tasks_takes_the_largest_gap_as_hardest():
@@ -150,7 +156,7 @@ def test_c2_across_tasks_takes_the_largest_gap_as_hardest():
     frame["task"] = frame["fraction"].map({60.0: "bigbench/hard", 10.0: "bigbench/easy"})
     frame = frame.rename(columns={"fraction": "gap"})
     frame.loc[frame["gap"] == 60.0, "accuracy"] = 0.8  # the smallest gap has the losses now
-    result = claims.c2_irreversibility(frame, "gap", setting5.difficulty)
+    result = claims.c2_irreversibility(frame, "gap", setting5.ORDER)
     assert result["hardest"] == 60.0 and result["hardest_tasks"] == "hard" and result["verdict"] != "holds"
 
 
@@ -176,12 +182,12 @@ def c5_frame(easy, hard, noise=0.01):
 
 
 def test_c5_verdict_from_the_paired_barrier_difference():
-    held = claims.c5_basin(c5_frame(0.0, 0.5), "fraction", lmc_setting.difficulty)
+    held = claims.c5_basin(c5_frame(0.0, 0.5), "fraction", lmc_setting.SETTING.order)
     assert held["verdict"] == "holds" and held["easy"] == 1.0 and held["hard"] == 0.25 and held["pairs"] == 6
-    assert claims.c5_basin(c5_frame(0.5, 0.0), "fraction", lmc_setting.difficulty)["verdict"] == "fails"
-    assert claims.c5_basin(c5_frame(0.1, 0.1, noise=0.2), "fraction", lmc_setting.difficulty)["verdict"] == "inconclusive"
+    assert claims.c5_basin(c5_frame(0.5, 0.0), "fraction", lmc_setting.SETTING.order)["verdict"] == "fails"
+    assert claims.c5_basin(c5_frame(0.1, 0.1, noise=0.2), "fraction", lmc_setting.SETTING.order)["verdict"] == "inconclusive"
     one_level = c5_frame(0.0, 0.5).query("fraction == 1.0")
-    assert claims.c5_basin(one_level, "fraction", lmc_setting.difficulty)["verdict"] == "inconclusive"
+    assert claims.c5_basin(one_level, "fraction", lmc_setting.SETTING.order)["verdict"] == "inconclusive"
 
 
 def test_glue_values_keep_scalars_only():
@@ -194,7 +200,7 @@ def test_glue_values_keep_scalars_only():
 
 def test_true_gem_runs_all_four_modes_and_shares_setting_1_and_5_keys():
     config = load("true_gem", "ci")
-    grids = true_gem.grids(config)
+    grids = {p.key_setting: p.cells for p in true_gem.parts(config)}
     for cells in grids.values():
         assert {c["transfer"] for c in cells} == {"dense", "dense_freeze", "sparse", "sparse_to_dense"}
     s1 = load("setting1", "ci", pattern=config.pattern, sparsities=config.sparsities)
@@ -207,7 +213,7 @@ def test_true_gem_runs_all_four_modes_and_shares_setting_1_and_5_keys():
     assert shared1 <= mine and shared5 <= mine and mine == shared1 | shared5 | extra
 
 
-def test_true_gem_reuses_stored_setting_rows_and_adds_gaps(tmp_path):
+def test_true_gem_reuses_stored_setting_rows_and_adds_gaps(tmp_path, monkeypatch):
     store = str(tmp_path / "r.sqlite")
     config = load("true_gem", "ci", store=store)
     calls = []
@@ -221,10 +227,12 @@ def test_true_gem_reuses_stored_setting_rows_and_adds_gaps(tmp_path):
     s1 = load("setting1", "ci", pattern=config.pattern, sparsities=config.sparsities, store=store)
     run_grid("setting1", setting1.cells(s1), lambda: fake, ResultsStore(store), progress=False)
     before = len(calls)
-    results = true_gem.run(config, progress=False, run_cell=fake)
+    faked = dataclasses.replace(true_gem.SETTING, make_runner=lambda config: (lambda: fake))
+    monkeypatch.setitem(jdlib.settings.SETTINGS, "true_gem", faked)
+    results = jdlib.sweep(config, progress=False)
     new = calls[before:]
     assert not any(c.get("fraction") is not None and c["transfer"] in ("dense", "sparse") for c in new)
-    assert len(results.within) == len(true_gem.grids(config)["setting1"])
+    assert len(results.within) == len({p.key_setting: p.cells for p in true_gem.parts(config)}["setting1"])
     assert {"human", "dense_score", "gap"} <= set(results.across.columns)
     assert results.across.groupby("task")["gap"].nunique().eq(1).all()
     # the task in both parts is fine-tuned once on all its data: its across-task rows are copies
@@ -242,7 +250,7 @@ def test_true_gem_reuses_stored_setting_rows_and_adds_gaps(tmp_path):
 
 
 def test_true_gem_config_errors_name_the_problem():
-    with pytest.raises(ConfigError, match="dense transfer is the baseline"):
+    with pytest.raises(ConfigError, match="beside the dense baseline"):
         load("true_gem", "ci", transfer=["dense", "sparse"])
     with pytest.raises(ConfigError, match="fraction"):
         load("true_gem", "ci", fractions=[0.0])
@@ -266,7 +274,7 @@ def test_dense_freeze_cell_holds_small_weights_at_pre_trained_values(tmp_path):
     config = load("true_gem", "ci", model="tiny-bert", fractions=[1.0], seeds=[1], max_train=16, max_eval=8,
                   max_length=16, gap_tasks=[], lr=1e-2, store=str(tmp_path / "r.sqlite"))
     runner = FinetuneRunner(config)
-    cell = next(c for c in true_gem.grids(config)["setting1"] if c["transfer"] == "dense_freeze")
+    cell = next(c for c in {p.key_setting: p.cells for p in true_gem.parts(config)}["setting1"] if c["transfer"] == "dense_freeze")
     runner(cell)
     masks = runner._compress(cell["method"], cell["pattern"], cell["sparsity"])
     runner(cell)  # again, now that the compressed weights are cached
@@ -279,7 +287,7 @@ def test_dense_freeze_cell_holds_small_weights_at_pre_trained_values(tmp_path):
 def test_lmc_runner_records_curves_whose_ends_are_the_two_solutions(tmp_path):
     config = load("lmc", "ci", model="tiny-bert", fractions=[1.0], seeds=[1], sparsities=[0.5, 0.8],
                   max_train=16, max_eval=8, max_length=16, lr=1e-2, store=str(tmp_path / "r.sqlite"))
-    frame = lmc_setting.run(config, progress=False)
+    frame = jdlib.sweep(config, progress=False)
     assert len(frame) == 2
     for _, row in frame.iterrows():
         assert len(row["losses"]) == len(row["alphas"]) == 3
@@ -295,10 +303,12 @@ def test_fine_tuned_sparsegpt_cell_records_its_compression(tmp_path):
     config = load("setting1", "ci", model="tiny-bert", fractions=[1.0], seeds=[1], sparsities=[0.5],
                   pattern=["unstructured"], method=["sparsegpt"], max_train=16, max_eval=8, max_length=16,
                   calibration_samples=4, calibration_seq_len=8, store=str(tmp_path / "r.sqlite"))
-    frame = setting1.run(config, progress=False)
+    frame = jdlib.sweep(config, progress=False)
     pruned = frame[frame["method"] == "sparsegpt"].iloc[0]
     assert pruned["realised_sparsity"] == pytest.approx(0.5, abs=1e-3)
-    assert pruned["block_error"] > 0 and pruned["compress_seconds"] > 0 and pruned["calibration"] == "task"
+    assert pruned["block_error"] > 0 and pruned["calibration"] == "task"
+    provenance = ResultsStore(config.store_path).rows([pruned["key"]])[0]["provenance"]
+    assert provenance["compress_seconds"] > 0 and provenance["compression_cached"] is False
     assert np.isnan(frame[frame["transfer"] == "dense"].iloc[0]["block_error"])
 
 

@@ -15,8 +15,24 @@ from .quantize import QUANT_METHODS, QuantReport, quantize
 from .sparsegpt import prune_sparsegpt
 from .wanda import prune_wanda
 
-PRUNE_METHODS = ("magnitude", "wanda", "sparsegpt")
-CALIBRATED = ("wanda", "sparsegpt")
+
+
+@dataclass(frozen=True)
+class Method:
+    """A compression method: its family and whether it needs calibration data."""
+
+    name: str
+    family: str  # "pruning", "quantization" or "low rank"
+    calibrated: bool
+
+
+# The one table of methods: everything else reads its names and properties from here.
+METHODS = {m.name: m for m in (Method("magnitude", "pruning", False), Method("wanda", "pruning", True),
+                               Method("sparsegpt", "pruning", True), Method("rtn", "quantization", False),
+                               Method("gptq", "quantization", True), Method("svd", "low rank", False))}
+PRUNE_METHODS = tuple(n for n, m in METHODS.items() if m.family == "pruning")
+LOW_RANK_METHODS = tuple(n for n, m in METHODS.items() if m.family == "low rank")
+CALIBRATED = tuple(n for n, m in METHODS.items() if m.calibrated)
 # Calibrated methods prune block after block, so no threshold spans the model: the default
 # scope "global" stands for each method's own comparison group.
 OWN_SCOPE = {"wanda": "row", "sparsegpt": "layer"}

@@ -1,15 +1,65 @@
-"""One module per difficulty setting: its config, its grid of cells and how a cell runs."""
-from . import lmc, setting1, setting5, true_gem
-from . import setting2, setting3, setting4, setting6
-from . import compression
+"""The settings: one module per setting, each declaring its `Setting` (see `spec`), in one registry
+that loading a config, the sweep and the claims read.
 
-CONFIGS = {"setting1": setting1.Setting1Config, "setting5": setting5.Setting5Config,
-           "true_gem": true_gem.TrueGemConfig, "lmc": lmc.LmcConfig}
-RUNNERS = {"setting1": setting1.run, "setting5": setting5.run, "true_gem": true_gem.run, "lmc": lmc.run}
+    config = load("setting2", "quick", sparsity=0.3)   # validated before any model loads
+    results = sweep(config)                              # its grid through the results store
+"""
+from __future__ import annotations
 
-# The no-fine-tuning settings (scored as compressed, no task head).
-CONFIGS.update({"setting2": setting2.Setting2Config, "setting3": setting3.Setting3Config,
-                "setting4": setting4.Setting4Config, "setting6": setting6.Setting6Config})
-RUNNERS.update({"setting2": setting2.run, "setting3": setting3.run, "setting4": setting4.run, "setting6": setting6.run})
-CONFIGS["compression"] = compression.CompressionConfig  # pruning, quantization and low rank on Settings 2 and 3
-RUNNERS["compression"] = compression.run
+import dataclasses
+from typing import Any
+
+import yaml
+
+from ..config import ConfigError, SweepConfig, check_value, checks, params_file, unknown_parameters
+from . import compression, lmc, setting1, setting2, setting3, setting4, setting5, setting6, true_gem
+from .spec import DifficultyOrder, Part, Setting
+
+SETTINGS: dict[str, Setting] = {s.name: s for s in (
+    setting1.SETTING, setting2.SETTING, setting3.SETTING, setting4.SETTING, setting5.SETTING, setting6.SETTING,
+    true_gem.SETTING, lmc.SETTING, compression.SETTING)}
+SPARSITY = "sparsity"  # one level that replaces the `sparsities` list
+
+
+def get(name: str) -> Setting:
+    if name not in SETTINGS:
+        raise ConfigError(f"setting={name!r} is not valid: use one of {', '.join(SETTINGS)}")
+    return SETTINGS[name]
+
+
+def parameters(name: str) -> list[str]:
+    """Every parameter a setting takes (of all its config variants), `params` and `sparsity` included."""
+    setting = get(name)
+    classes = {setting.config} | ({setting.variants({"transfer": t}) for t in (["none"], ["sparse"])}
+                                  if setting.variants else set())
+    return sorted({"params", SPARSITY}.union(*(checks(cls) for cls in classes)))
+
+
+def load(name: str, params: str = "quick", **overrides: Any) -> SweepConfig:
+    """The validated config of setting `name`: the params file, then every override that is not None.
+
+    An unknown parameter name stops here, naming the closest valid ones; `sparsity` (one level)
+    replaces the `sparsities` list.
+    """
+    setting = get(name)
+    values = yaml.safe_load(params_file(name, params).read_text()) or {}
+    unknown_parameters(values, parameters(name), f"{name} (in {params_file(name, params)})")
+    unknown_parameters(overrides, parameters(name), name)
+    given = {k: v for k, v in overrides.items() if v is not None}
+    cls = setting.config_class({**values, **given})
+    # A params file serves every variant of its setting (Setting 5 with or without fine-tuning):
+    # what the chosen variant has no use for is left out, unless the caller named it.
+    values = {k: v for k, v in values.items() if k in checks(cls) or k == SPARSITY}
+    values.update(given)
+    if values.get(SPARSITY) is not None:
+        one = dataclasses.replace(checks(cls)["sparsities"], many=False, allowed="a number strictly between 0 and 1")
+        values["sparsities"] = [check_value(SPARSITY, values.pop(SPARSITY), one)]
+    values.pop(SPARSITY, None)
+    values.pop("params", None)
+    unknown_parameters(values, checks(cls), f"{name} with these values ({cls.__name__})")
+    config = cls(setting=name, **values)
+    config.validate()
+    return config
+
+
+__all__ = ["SETTINGS", "DifficultyOrder", "Part", "Setting", "get", "load", "parameters"]

@@ -9,18 +9,19 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..compress import (CALIBRATED, QUANT_METHODS, LowRankReport, QuantReport, low_rank, magnitude_ranking, prune,
-                        quantize)
+from ..compress import (CALIBRATED, LOW_RANK_METHODS, QUANT_METHODS, LowRankReport, QuantReport, low_rank,
+                        magnitude_ranking, prune, quantize)
 from ..compress.masks import Masks, prunable_weights
 
-LOW_RANK = "svd"  # the method name of the truncated-SVD cells (the compression setting)
+LOW_RANK = LOW_RANK_METHODS[0]  # the method name of the truncated-SVD cells (the compression setting)
 
 
 def summarise(report) -> dict[str, float]:
-    """What a cell records of its compression (a prune, quantize or low_rank report): the seconds
-    it took, the mean relative output error of the blocks on the calibration data (calibrated
-    methods), and the realised bits or parameter ratio (quantization, low rank)."""
-    summary = {"compress_seconds": round(report.wall_time_s, 3)}
+    """What a cell records of its compression (a prune, quantize or low_rank report): the mean
+    relative output error of the blocks on the calibration data (calibrated methods), and the
+    realised bits or parameter ratio (quantization, low rank). The seconds it took are provenance
+    (`CompressedWeights.timing`), not a metric."""
+    summary = {}
     if report.block_errors:
         summary["block_error"] = float(np.mean(report.block_errors))
     for name in ("realised_bits", "params_ratio"):
@@ -39,7 +40,9 @@ class CompressedWeights:
     scopes and N:M select within each matrix or group and need no ranking). `max_cached` bounds
     how many compressed copies are kept (None: all; 0: none, for a model too large to copy,
     whose cells are then run grouped by compression). `summary` is what the compression of the
-    state last put in reported (see `summarise`).
+    state last put in reported (see `summarise`); `timing` what it cost this call: the seconds
+    of a compression made now, or a copy from the cache (so the rows' seconds add up to the
+    time a sweep spent compressing).
     """
 
     def __init__(self, model: nn.Module, scope: str, max_cached: int | None = None):
@@ -49,6 +52,7 @@ class CompressedWeights:
         self.ranking = None
         self.cache: OrderedDict[tuple, tuple[Masks, dict[str, torch.Tensor], dict[str, float]]] = OrderedDict()
         self.summary: dict[str, float] = {}
+        self.timing: dict[str, object] = {}
 
     def apply(self, method: str, pattern: str, sparsity: float, calibration: Callable[[], torch.Tensor] | None = None,
               extra: tuple[Hashable, ...] = (), options: dict | None = None) -> Masks:
@@ -68,7 +72,7 @@ class CompressedWeights:
             ranked = method == "magnitude" and self.scope == "global" and pattern == "unstructured"
             if ranked and self.ranking is None:
                 self.ranking = magnitude_ranking(self.model)
-            if (method in CALIBRATED or method == "gptq") and calibration is None:
+            if method in CALIBRATED and calibration is None:
                 raise ValueError(f"method={method!r} needs calibration data")
             if method in QUANT_METHODS or method == LOW_RANK:
                 masks, report = self._quantize_or_factor(method, calibration, **(options or {}))
@@ -77,6 +81,7 @@ class CompressedWeights:
                                       scope=self.scope, calibration=calibration() if method in CALIBRATED else None,
                                       ranking=self.ranking if ranked else None)
             self.summary = summarise(report)
+            self.timing = {"compress_seconds": round(report.wall_time_s, 3), "compression_cached": False}
             if self.max_cached != 0:
                 params = dict(self.model.named_parameters())
                 self.cache[key] = (masks, {n: params[n].detach().clone() for n in masks.keep}, self.summary)
@@ -85,6 +90,7 @@ class CompressedWeights:
             return masks
         self.cache.move_to_end(key)
         masks, weights, self.summary = self.cache[key]
+        self.timing = {"compress_seconds": 0.0, "compression_cached": True}
         with torch.no_grad():
             params = dict(self.model.named_parameters())
             for name, w in weights.items():
@@ -101,5 +107,5 @@ class CompressedWeights:
             report = low_rank(self.model, rank=rank, energy=options.get("energy"))
         else:
             report = quantize(self.model, method=method, bits=options["bits"], group_size=options.get("group_size"),
-                              calibration=calibration() if method == "gptq" else None)
+                              calibration=calibration() if method in CALIBRATED else None)
         return Masks({n: (w != 0).detach().clone() for n, w in prunable_weights(self.model).items()}), report

@@ -2,7 +2,6 @@
 mode on (a fraction of) a task, evaluate. Shared by Setting 1, Setting 5 and the ablations."""
 from __future__ import annotations
 
-from ..compress import CALIBRATED
 from ..compress.calibrate import calibration_for
 from ..compress.masks import Masks, parse_pattern
 from ..data import load_task
@@ -22,17 +21,10 @@ def transfer_cells(config) -> list[dict]:
         nm = parse_pattern(pattern)
         levels = [1.0 - nm[0] / nm[1]] if nm else config.sparsities
         compressions += [(pattern, round(s, 6)) for s in levels]
-    variants = [DENSE] + [{"transfer": t, "method": m, "pattern": p, "sparsity": s, **calibration_of(config, m)}
+    variants = [DENSE] + [{"transfer": t, "method": m, "pattern": p, "sparsity": s, **config.calibration_of(m)}
                           for t in config.transfer for m in config.method for p, s in compressions]
     return [{**config.cell_common(), "task": task, "seed": seed, **v}
             for task in config.tasks for seed in config.seeds for v in variants]
-
-
-def calibration_of(config, method: str) -> dict:
-    """What a calibrated method's result depends on beyond the cell (nothing for magnitude)."""
-    if method not in CALIBRATED:
-        return {}
-    return {k: getattr(config, k) for k in ("calibration", "calibration_samples", "calibration_seq_len")}
 
 
 class FinetuneRunner:
@@ -77,7 +69,8 @@ class FinetuneRunner:
                           batch_size=cell["batch_size"], lr=cell["lr"], max_length=cell["max_length"],
                           seed=cell["seed"], progress=False)
         return {"train_examples": len(train), "final_train_loss": losses[-1] if losses else None,
-                "realised_sparsity": masks.sparsity if masks else 0.0, **(self.compressed.summary if masks else {})}
+                "realised_sparsity": masks.sparsity if masks else 0.0, **(self.compressed.summary if masks else {}),
+                **({"provenance": self.compressed.timing} if masks else {})}
 
     def __call__(self, cell: dict) -> dict:
         run = self.fine_tune(cell)

@@ -14,40 +14,32 @@ from __future__ import annotations
 
 from functools import partial
 
-from dataclasses import dataclass, field
-
-import pandas as pd
+from dataclasses import dataclass
+from functools import partial
 
 from .. import lmc
-from ..config import ConfigError
-from ..results import ResultsStore, cell_key
-from ..grid import run_grid
+from ..config import ConfigError, param
+from ..results import cell_key
 from . import setting1
 from .finetuning import DENSE, FinetuneRunner
 from .setting1 import Setting1Config
+from .spec import Part, Setting
 
 
 @dataclass
 class LmcConfig(Setting1Config):
-    alphas: list[float] = field(default_factory=lambda: [round(i / 10, 1) for i in range(11)])
-
-    LIST_FIELDS = Setting1Config.LIST_FIELDS + ("alphas",)
+    transfer: list[str] = param(["sparse"], str, "the mode of the path's other end (the dense solution is alpha = 0)",
+                                many=True, choices=("dense_freeze", "sparse", "sparse_to_dense"), role="grid")
+    alphas: list[float] = param([round(i / 10, 1) for i in range(11)], float,
+                                "increasing numbers in [0, 1] from 0 to 1, e.g. [0, 0.1, ..., 1]", many=True, low=0,
+                                high=1, role="grid")
 
     def validate(self) -> None:
         super().validate()
-        if "dense" in self.transfer:
-            raise ConfigError("transfer lists 'dense': the dense solution is the alpha=0 end of every path; "
-                              "list the mode of the other end, e.g. ['sparse']")
         a = self.alphas
-        if (not all(isinstance(x, (int, float)) and 0.0 <= x <= 1.0 for x in a) or list(a) != sorted(set(a))
-                or not a or a[0] != 0 or a[-1] != 1):
+        if list(a) != sorted(a) or a[0] != 0 or a[-1] != 1:
             raise ConfigError(f"alphas={a!r} is not valid: use increasing numbers in [0, 1] from 0 to 1, "
                               "e.g. [0, 0.1, ..., 1]")
-
-
-def difficulty(fraction: float) -> float:
-    """Less fine-tuning data is harder (as Setting 1)."""
-    return setting1.difficulty(fraction)
 
 
 def cells(config: LmcConfig) -> list[dict]:
@@ -87,5 +79,7 @@ class LmcRunner(FinetuneRunner):
                 "n": len(self.task.validation), **run, "dense_final_train_loss": self.dense_run["final_train_loss"]}
 
 
-def run(config: LmcConfig, progress: bool = True) -> pd.DataFrame:
-    return run_grid(config.setting, cells(config), partial(LmcRunner, config), ResultsStore(config.store_path), progress)
+SETTING = Setting(
+    name="lmc", title="The loss basin: linear mode connectivity", config=LmcConfig, level="fraction",
+    order=setting1.ORDER, kind="finetune", parts=lambda config: [Part("lmc", cells(config))],
+    make_runner=lambda config: partial(LmcRunner, config), in_c1=False)

@@ -17,92 +17,62 @@ from __future__ import annotations
 
 from functools import partial
 
-import dataclasses
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pandas as pd
 from transformers import AutoConfig
 
 from ..compress import CALIBRATED
 from ..compress.calibrate import calibration_for
-from ..config import ConfigError, SweepConfig
+from ..config import SweepConfig, param
 from ..data import Task, load_task
 from ..models import DECODER_TYPES, load_model, quiet, resolve_path, restore, snapshot
-from ..results import ResultsStore
 from ..scorers import Embedder, Generator, LoglikScorer, answer_metrics
 from ..scorers.embedding import choose_among
 from ..scorers.generation import ANSWER_METRICS
 from ..scorers.prompts import FORMATS, choice_item
-from ..grid import run_grid
 from .compressed import CompressedWeights
 from .finetuning import transfer_cells
+from .spec import DifficultyOrder, Part, Setting
 
-NO_TRANSFER = "none"  # the compressed cells' transfer: the pre-trained model is scored as compressed
+NO_FINETUNING = "none"  # the transfer of a scored cell: the pre-trained model is scored as compressed, no fine-tuning
 CHOICE_SCORES = ("acc", "acc_norm")
 LARGE = 1_000_000_000  # parameters above which compressed copies are not cached
 
 
 @dataclass
 class NoFinetuneConfig(SweepConfig):
-    """Parameters of a no-fine-tuning setting; `epochs`, `lr` and `max_train` do not apply.
+    """Parameters of a no-fine-tuning setting (the compressed pre-trained model is scored as it is).
 
     - max_eval, eval_seeded: evaluation questions per task, one fixed seeded sample, or (with
       eval_seeded) a sample drawn anew for each seed; seeds always vary what the difficulty
       knob samples (distractors, demonstrations, candidate pools), and eval_seeded makes them
       vary the questions too, which a deterministic formulation (greedy answers to a fixed
       set) needs for its seeds to differ at all;
-    - calibration: where Wanda and SparseGPT get calibration text: "task" (the task's
-      training split) or "c4" (the paper's);
     - prompt_format, choice_score: a decoder's multiple-choice format ("cloze" or "letters")
       and which harness score is `accuracy` ("acc" or "acc_norm");
     - max_new_tokens, answer_metric: a decoder's open answers: generation length and which of
       exact_match, exact_match_lenient, f1 is `accuracy`.
     """
 
-    transfer: list[str] = field(default_factory=lambda: [NO_TRANSFER])
-    max_eval: int | None = 200
-    eval_seeded: bool = False
-    prompt_format: str = "cloze"
-    choice_score: str = "acc"
-    max_new_tokens: int = 16
-    answer_metric: str = "exact_match_lenient"
+    transfer: list[str] = param([NO_FINETUNING], str, f"{NO_FINETUNING} (the compressed pre-trained model is scored "
+                                "without fine-tuning)", many=True, choices=(NO_FINETUNING,), role="grid")
+    batch_size: int = param(32, int, low=0, strict_low=True, role="run")  # scoring batches: the same numbers
+    max_eval: int | None = param(200, int, "a positive integer or null (all)", low=0, strict_low=True, nullable=True)
+    eval_seeded: bool = param(False, bool)
+    prompt_format: str = param("cloze", str, choices=FORMATS)
+    choice_score: str = param("acc", str, choices=CHOICE_SCORES)
+    max_new_tokens: int = param(16, int, low=0, strict_low=True)
+    answer_metric: str = param("exact_match_lenient", str, choices=ANSWER_METRICS)
 
-    def validate(self) -> None:
-        for t in self.transfer:
-            if t != NO_TRANSFER:
-                raise ConfigError(f"transfer={t!r} is not valid for {self.setting}: it scores the compressed "
-                                  f"pre-trained model without fine-tuning; use '{NO_TRANSFER}'")
-        SweepConfig.validate(dataclasses.replace(self, transfer=[]))
-        choices = {"prompt_format": FORMATS, "choice_score": CHOICE_SCORES,
-                   "answer_metric": ANSWER_METRICS}
-        for name, allowed in choices.items():
-            if getattr(self, name) not in allowed:
-                raise ConfigError(f"{name}={getattr(self, name)!r} is not valid: use one of {', '.join(allowed)}")
-        if not isinstance(self.eval_seeded, bool):
-            raise ConfigError(f"eval_seeded={self.eval_seeded!r} is not valid: use true or false")
-        if not isinstance(self.max_new_tokens, int) or self.max_new_tokens < 1:
-            raise ConfigError(f"max_new_tokens={self.max_new_tokens!r} is not valid: use a positive integer")
-
-    def cell_common(self) -> dict:
-        return {k: getattr(self, k) for k in ("model", "scope", "max_length", "max_eval", "eval_seeded", "calibration",
-                                              "calibration_samples", "calibration_seq_len", "prompt_format",
-                                              "choice_score", "max_new_tokens", "answer_metric")}
-
-
-def check_levels(name: str, values: Sequence, valid: Callable[[object], bool], allowed: str) -> None:
-    if not values:
-        raise ConfigError(f"{name} is empty: give at least one level")
-    for v in values:
-        if isinstance(v, bool) or not valid(v):
-            raise ConfigError(f"{name}: {v!r} is not valid: use {allowed}")
+    CALIBRATION_IN_EVERY_CELL = True
 
 
 # What else a quantized or low-rank cell (the compression setting) carries: pruning cells have none
 # of these, so their state and their key are unchanged.
 COMPRESSION_FIELDS = ("bits", "group_size", "rank_fraction", "energy")
-GPTQ = "gptq"  # calibrated like Wanda and SparseGPT
 
 
 def compression_options(cell: dict) -> dict:
@@ -164,7 +134,7 @@ class ScoringRunner:
         self.pretrained = ({k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()} if large
                            else snapshot(model))
         self.compressed = CompressedWeights(model, config.scope, max_cached=0 if large else None)
-        self.state, self.sparsity, self.compression, self.scorers = None, 0.0, {}, {}
+        self.state, self.sparsity, self.compression, self.scorers, self.timing = None, 0.0, {}, {}, {}
 
     def _calibration(self, task_name: str):
         config = self.config
@@ -173,17 +143,17 @@ class ScoringRunner:
                                config.calibration_seq_len)
 
     def _set_weights(self, cell: dict) -> None:
-        calibrated = cell["method"] in CALIBRATED or cell["method"] == GPTQ
+        calibrated = cell["method"] in CALIBRATED
         state = state_of(cell) + ((cell["task"],) if calibrated and self.config.calibration == "task" else ())
         if state == self.state:
             return
         restore(self.loaded.model, self.pretrained)
-        self.sparsity, self.compression = 0.0, {}
+        self.sparsity, self.compression, self.timing = 0.0, {}, {}
         if cell["transfer"] != "dense":
             masks = self.compressed.apply(cell["method"], cell["pattern"], cell["sparsity"],
                                           calibration=lambda: self._calibration(cell["task"]), extra=state[3:],
                                           options=compression_options(cell))
-            self.sparsity, self.compression = masks.sparsity, self.compressed.summary
+            self.sparsity, self.compression, self.timing = masks.sparsity, self.compressed.summary, self.compressed.timing
         self.state, self.scorers = state, {}
 
     def __call__(self, cell: dict) -> dict:
@@ -192,7 +162,9 @@ class ScoringRunner:
         self._set_weights(cell)
         metrics = self.score(self, cell)
         metrics["realised_sparsity"] = self.sparsity
-        return {**metrics, **self.compression}
+        # the compression's seconds count once, in the first cell of its state
+        timing, self.timing = self.timing, {**self.timing, "compress_seconds": 0.0} if self.timing else {}
+        return {**metrics, **self.compression, **({"provenance": timing} if timing else {})}
 
     # -- what a setting's score function uses ---------------------------------------------
     @property
@@ -257,8 +229,9 @@ def _mean(values) -> float:
     return sum(values) / len(values) if values else float("nan")
 
 
-def run_setting(config: NoFinetuneConfig, level: str | None, values: Sequence, score,
-                progress: bool = True) -> pd.DataFrame:
-    """Run a no-fine-tuning setting's grid through the results store."""
-    cells = scoring_cells(config, level, values)
-    return run_grid(config.setting, cells, partial(ScoringRunner, config, score), ResultsStore(config.store_path), progress)
+def scoring_setting(name: str, title: str, config: type[NoFinetuneConfig], level: str, order: DifficultyOrder,
+                    score: Callable[[ScoringRunner, dict], dict], **more) -> Setting:
+    """The `Setting` of a no-fine-tuning setting whose cells carry their level in `level`."""
+    return Setting(name=name, title=title, config=config, level=level, order=order, kind="score",
+                   parts=lambda c: [Part(name, scoring_cells(c, level, getattr(c, level)))],
+                   make_runner=lambda c: partial(ScoringRunner, c, score), **more)

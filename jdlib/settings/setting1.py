@@ -2,34 +2,25 @@
 fraction of fine-tuning data shrinks (less data, harder task)."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import partial
 
-from dataclasses import dataclass, field
-
-import pandas as pd
-
-from ..config import ConfigError, SweepConfig
-from ..results import ResultsStore
-from ..grid import run_grid
+from ..config import FinetuneConfig, param
 from .finetuning import FinetuneRunner, transfer_cells
+from .spec import DifficultyOrder, Part, Setting
 
 
 @dataclass
-class Setting1Config(SweepConfig):
-    fractions: list[float] = field(default_factory=lambda: [0.1, 0.25, 0.5, 0.7, 1.0])
-
-    LIST_FIELDS = SweepConfig.LIST_FIELDS + ("fractions",)
-
-    def validate(self) -> None:
-        super().validate()
-        for f in self.fractions:
-            if not isinstance(f, (int, float)) or not 0.0 < f <= 1.0:
-                raise ConfigError(f"fraction={f!r} is not valid: use numbers in (0, 1]")
+class Setting1Config(FinetuneConfig):
+    fractions: list[float] = param([0.1, 0.25, 0.5, 0.7, 1.0], float, "fractions in (0, 1]", many=True, low=0, high=1,
+                                   strict_low=True, role="grid")
 
 
-def difficulty(fraction: float) -> float:
-    """Less fine-tuning data is harder."""
-    return 1.0 - fraction
+ORDER = DifficultyOrder(
+    hardness=lambda fraction: 1.0 - fraction,
+    paper="Setting 1 (section 3.1.1): fine-tuning on random subsets of the training data, of which 10% and 25% "
+          "are the 'limited data' levels: the less data, the harder the task.",
+    describe="more fine-tuning data to less (the smallest fraction hardest)")
 
 
 def cells(config: Setting1Config) -> list[dict]:
@@ -37,5 +28,7 @@ def cells(config: Setting1Config) -> list[dict]:
     return [{**cell, "fraction": fraction} for fraction in config.fractions for cell in transfer_cells(config)]
 
 
-def run(config: Setting1Config, progress: bool = True) -> pd.DataFrame:
-    return run_grid(config.setting, cells(config), partial(FinetuneRunner, config), ResultsStore(config.store_path), progress)
+SETTING = Setting(
+    name="setting1", title="Setting 1: data adequacy", config=Setting1Config, level="fraction", order=ORDER,
+    kind="finetune", parts=lambda config: [Part("setting1", cells(config))],
+    make_runner=lambda config: partial(FinetuneRunner, config))

@@ -7,39 +7,50 @@ Paper: a decoder (Vicuna-7B) on MMLU with 5 fixed demonstrations, by option log-
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pandas as pd
 
-from ..config import ConfigError
-from ..data import Task
+from ..config import ConfigError, param
+from ..data import Task, load_task
 from ..difficulty import few_shot, reduce_options
-from .nofinetune import NoFinetuneConfig, check_levels, run_setting
+from .nofinetune import NoFinetuneConfig, scoring_setting
+from .spec import DifficultyOrder
 
 LEVEL = "options"
 
 
 @dataclass
 class Setting2Config(NoFinetuneConfig):
-    options: list[int] = field(default_factory=lambda: [2, 3, 4])
-    demonstrations: int = 0  # fixed solved questions before each one (decoders; the paper: 5)
-
-    LIST_FIELDS = NoFinetuneConfig.LIST_FIELDS + ("options",)
-
-    def validate(self) -> None:
-        super().validate()
-        check_levels("options", self.options, lambda n: isinstance(n, int) and n >= 2, "integers of at least 2")
-        if not isinstance(self.demonstrations, int) or self.demonstrations < 0:
-            raise ConfigError(f"demonstrations={self.demonstrations!r} is not valid: use a non-negative integer")
+    options: list[int] = param([2, 3, 4], int, "integers of at least 2", many=True, low=2, role="grid")
+    # fixed solved questions before each one (decoders; the paper: 5)
+    demonstrations: int = param(0, int, low=0)
 
     def cell_common(self) -> dict:
         # Every level scores the questions that have at least max(options) options.
-        return {**super().cell_common(), "demonstrations": self.demonstrations, "min_options": max(self.options)}
+        return {**super().cell_common(), "min_options": max(self.options)}
 
 
-def difficulty(options: int) -> float:
-    """More options to choose from is harder."""
-    return float(options)
+ORDER = DifficultyOrder(
+    hardness=float,
+    paper="Setting 2 (section 3.1.2): MMLU's four options reduced to three and two, the gold answer kept: "
+          "more options to choose from is harder (2 < 3 < 4).",
+    describe="fewer options to more")
+
+
+def check_data(config: Setting2Config) -> None:
+    """Each task offers questions with as many options as the largest level asks for."""
+    for name in config.tasks:
+        task = load_task(name)
+        largest = max((len(q["options"]) for q in questions(task)), default=0)
+        if max(config.options) > largest:
+            raise ConfigError(f"options={config.options!r}: {name} has at most {largest} options per question; "
+                              f"use option counts from 2 to {largest}")
+
+
+def chance(rows: pd.DataFrame) -> pd.Series:
+    """One in as many options as offered."""
+    return 1.0 / rows[LEVEL].astype(float)
 
 
 def questions(task: Task, split: str = "validation") -> list[dict]:
@@ -69,5 +80,5 @@ def score(runner, cell: dict) -> dict:
     return runner.choose(reduced, lambda q: demos.get(q.get("subject"), []), prefix=task.prefix)
 
 
-def run(config: Setting2Config, progress: bool = True) -> pd.DataFrame:
-    return run_setting(config, LEVEL, config.options, score, progress)
+SETTING = scoring_setting("setting2", "Setting 2: the number of options", Setting2Config, LEVEL, ORDER, score,
+                          check_data=check_data, chance=chance)

@@ -1,58 +1,53 @@
 """Setting 3, context length: a question answered with x% of its context passage around the
-answer, down to none (closed book); less context is harder.
+answer, or with none (closed book).
 
 Embedded (BIG-bench disfl_qa; the input holds a question and a "context:" paragraph, the target
 is a span of it): the candidates are the question's answer and `candidates` - 1 answers of
 the other questions asked (seeded, the same at every level for a seed); the encoder picks
 the candidate closest to the embedding of the question followed by the context window (the
 question alone when closed book).
+Difficulty, as the paper orders it: a longer window is harder (more text to locate the answer
+in), and the closed book hardest of all.
 Paper: a decoder (Vicuna-7B) on TriviaQA (rc) answers by greedy generation after the window;
 exact match (strict, and the paper's lenient containment) and F1 against the answer's aliases.
 """
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pandas as pd
 
-from ..config import ConfigError
+from ..config import param
 from ..data import Task
 from ..difficulty import answer_span, context_window
 from ..scorers.embedding import choose_among
 from ..scorers.prompts import answer_prompt
-from .nofinetune import NoFinetuneConfig, check_levels, run_setting
+from .nofinetune import NoFinetuneConfig, scoring_setting
+from .spec import DifficultyOrder
 
 LEVEL = "context"
+CLOSED_BOOK = 0  # the context level with no passage at all
 UNANSWERABLE = "unknown"  # BIG-bench's disfl_qa (from SQuAD 2.0) marks unanswerable questions with this target
 
 
 @dataclass
 class Setting3Config(NoFinetuneConfig):
-    context: list[float] = field(default_factory=lambda: [0, 20, 60, 100])  # % of the context; 0: closed book
-    candidates: int = 10  # encoder: answers ranked per question (the gold one and distractors)
-    max_context_words: int | None = None  # the passage: at most this many words around the answer (None: all)
-
-    LIST_FIELDS = NoFinetuneConfig.LIST_FIELDS + ("context",)
-
-    def validate(self) -> None:
-        super().validate()
-        check_levels("context", self.context, lambda p: isinstance(p, (int, float)) and 0 <= p <= 100,
-                     "percentages in [0, 100] (0: closed book)")
-        if not isinstance(self.candidates, int) or self.candidates < 2:
-            raise ConfigError(f"candidates={self.candidates!r} is not valid: use an integer of at least 2")
-        if self.max_context_words is not None and (not isinstance(self.max_context_words, int)
-                                                   or self.max_context_words < 1):
-            raise ConfigError(f"max_context_words={self.max_context_words!r} is not valid: use a positive integer "
-                              "or null (the whole passage)")
-
-    def cell_common(self) -> dict:
-        return {**super().cell_common(), "candidates": self.candidates, "max_context_words": self.max_context_words}
+    context: list[float] = param([0, 20, 60, 100], float, "percentages in [0, 100] (0: closed book)", many=True,
+                                 low=0, high=100, role="grid")
+    candidates: int = param(10, int, low=2)  # encoder: answers ranked per question (the gold one and distractors)
+    # the passage: at most this many words around the answer (None: all)
+    max_context_words: int | None = param(None, int, "a positive integer or null (the whole passage)", low=0,
+                                          strict_low=True, nullable=True)
 
 
-def difficulty(context: float) -> float:
-    """Less context is harder; no context (closed book) is hardest."""
-    return -float(context)
+ORDER = DifficultyOrder(
+    hardness=lambda context: 101.0 if context == CLOSED_BOOK else float(context),
+    paper="Setting 3 (section 3.1.3): the model must 'synthesize long in-context knowledge' and 'locate and "
+          "retrieve correct answers within it', so a longer window around the answer is harder, and the closed "
+          "book, with no context at all, sits 'at the end of the difficult spectrum'; the paper's Spearman table "
+          "lists closed book, 100%, 60%, 20% from the hard end down.",
+    describe="a short context window to a long one, then the closed book (hardest)")
 
 
 def passages(task: Task, max_words: int | None = None) -> list[dict]:
@@ -113,5 +108,11 @@ def score(runner, cell: dict) -> dict:
             "context_words": sum(len(w.split()) for w in windows) / len(windows)}
 
 
-def run(config: Setting3Config, progress: bool = True) -> pd.DataFrame:
-    return run_setting(config, LEVEL, config.context, score, progress)
+def chance(rows: pd.DataFrame) -> pd.Series:
+    """An encoder ranks `candidates` answers; a decoder's open answers have no chance level."""
+    if "f1" in rows:
+        return pd.Series(float("nan"), index=rows.index)
+    return 1.0 / rows["candidates"].astype(float)
+
+
+SETTING = scoring_setting("setting3", "Setting 3: context length", Setting3Config, LEVEL, ORDER, score, chance=chance)

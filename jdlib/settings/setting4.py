@@ -8,32 +8,32 @@ each question, by option log-likelihood (for a classification task: k per class)
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
+from ..config import param
+from ..data import load_task
 from ..difficulty import few_shot
 from ..scorers import choose, class_prototypes
-from .nofinetune import NoFinetuneConfig, check_levels, run_setting
+from .nofinetune import NoFinetuneConfig, scoring_setting
 from .setting2 import questions
+from .spec import DifficultyOrder
 
 LEVEL = "shots"
 
 
 @dataclass
 class Setting4Config(NoFinetuneConfig):
-    shots: list[int] = field(default_factory=lambda: [0, 1, 2, 3, 5])
-
-    LIST_FIELDS = NoFinetuneConfig.LIST_FIELDS + ("shots",)
-
-    def validate(self) -> None:
-        super().validate()
-        check_levels("shots", self.shots, lambda k: isinstance(k, int) and k >= 0, "non-negative integers")
+    shots: list[int] = param([0, 1, 2, 3, 5], int, "non-negative integers", many=True, low=0, role="grid")
 
 
-def difficulty(shots: int) -> float:
-    """Fewer demonstrations is harder."""
-    return -float(shots)
+ORDER = DifficultyOrder(
+    hardness=lambda shots: -float(shots),
+    paper="Setting 4 (section 3.1.4): in-context learning with k = 0 to 5 demonstrations; fewer demonstrations "
+          "is harder (5 shots easiest, 0 shots hardest).",
+    describe="more demonstrations to fewer (zero-shot hardest)")
 
 
 def score(runner, cell: dict) -> dict:
@@ -57,5 +57,17 @@ def score(runner, cell: dict) -> dict:
     return {**metrics, "demonstrations": sum(map(len, demos.values())) / len(demos)}
 
 
-def run(config: Setting4Config, progress: bool = True) -> pd.DataFrame:
-    return run_setting(config, LEVEL, config.shots, score, progress)
+def chance(rows: pd.DataFrame) -> pd.Series:
+    """One in as many classes as the task has (a multiple-choice task: as many options as each question)."""
+    def one_in(name: str) -> float:
+        task = load_task(name)
+        if task.kind == "classification":
+            return 1.0 / len(task.labels)
+        return float(np.mean([1.0 / len(q["options"]) for q in questions(task)]))
+
+    per_task = {name: one_in(name) for name in rows["task"].unique()}
+    return rows["task"].map(per_task).astype(float)
+
+
+SETTING = scoring_setting("setting4", "Setting 4: k-shot demonstrations", Setting4Config, LEVEL, ORDER, score,
+                          chance=chance)

@@ -13,28 +13,24 @@ Two formulations, picked by `transfer`:
 """
 from __future__ import annotations
 
-from functools import partial
-
 from dataclasses import dataclass
+from functools import partial
 
 import pandas as pd
 
-from ..config import ConfigError, SweepConfig
+from ..config import ConfigError, FinetuneConfig, SweepConfig, param
 from ..data import human_scores
 from ..difficulty import human_model_gap
-from ..results import ResultsStore
-from ..grid import run_grid
 from .finetuning import FinetuneRunner, transfer_cells
-from .nofinetune import NO_TRANSFER, NoFinetuneConfig, run_setting
+from .nofinetune import NO_FINETUNING, NoFinetuneConfig, ScoringRunner, scoring_cells
 from .setting2 import questions
+from .spec import DifficultyOrder, Part, Setting
 
 RATERS = ("average", "expert")
 
 
 def check_raters(config: SweepConfig) -> None:
-    """The rater is known and every task has a score from it."""
-    if config.rater not in RATERS:
-        raise ConfigError(f"rater={config.rater!r} is not valid: use one of {', '.join(RATERS)}")
+    """Every task has a score from the rater."""
     for task in config.tasks:
         if config.rater not in human_scores(task):
             raise ConfigError(f"task={task!r} has no {config.rater} human rater score; Setting 5 needs one "
@@ -43,22 +39,12 @@ def check_raters(config: SweepConfig) -> None:
 
 
 @dataclass
-class Setting5Config(SweepConfig):
+class Setting5Config(FinetuneConfig):
     """Setting 5 with fine-tuning; `transfer: [none]` in the parameters gives `Setting5ScoringConfig`."""
 
-    rater: str = "average"
-
-    @staticmethod
-    def variant(values: dict) -> type[SweepConfig]:
-        """The config class for these parameter values: no fine-tuning when transfer is none alone."""
-        transfer = values.get("transfer")
-        return Setting5ScoringConfig if transfer in (NO_TRANSFER, [NO_TRANSFER]) else Setting5Config
+    rater: str = param("average", str, choices=RATERS, role="analysis")
 
     def validate(self) -> None:
-        if NO_TRANSFER in self.transfer:
-            raise ConfigError(f"transfer={self.transfer!r} mixes '{NO_TRANSFER}' (score the compressed model "
-                              "without fine-tuning) with fine-tuning modes: give [none] alone, or fine-tuning "
-                              "modes only")
         super().validate()
         check_raters(self)
 
@@ -71,17 +57,30 @@ class Setting5ScoringConfig(NoFinetuneConfig):
     questions (`eval_seeded`); otherwise the seeds would repeat one number.
     """
 
-    rater: str = "average"
-    eval_seeded: bool = True
+    rater: str = param("average", str, choices=RATERS, role="analysis")
+    eval_seeded: bool = param(True, bool)
 
     def validate(self) -> None:
         super().validate()
         check_raters(self)
 
 
-def difficulty(gap: float) -> float:
-    """A larger human-model gap is harder."""
-    return gap
+def variant(values: dict) -> type[SweepConfig]:
+    """The config class for these parameter values: no fine-tuning when transfer is none alone."""
+    transfer = values.get("transfer")
+    transfer = transfer if isinstance(transfer, (list, tuple)) else [transfer]
+    if NO_FINETUNING in transfer and len(transfer) > 1:
+        raise ConfigError(f"transfer={list(transfer)!r} mixes '{NO_FINETUNING}' (score the compressed model "
+                          "without fine-tuning) with fine-tuning modes: give [none] alone, or fine-tuning modes only")
+    return Setting5ScoringConfig if transfer == [NO_FINETUNING] else Setting5Config
+
+
+ORDER = DifficultyOrder(
+    hardness=float,
+    paper="Setting 5 (section 3.1.5): across tasks, difficulty = (human - model) / human x 100, the gap between "
+          "human and dense-model performance; a larger gap is harder (PIQA 17.53 < HellaSwag 37.57 < "
+          "OpenBookQA 60.43 for Vicuna-13B).",
+    describe="a smaller human-model gap to a larger one")
 
 
 def with_gaps(results: pd.DataFrame, rater: str = "average") -> pd.DataFrame:
@@ -99,10 +98,18 @@ def score(runner, cell: dict) -> dict:
     return runner.choose(runner.sample(questions(task), cell), prefix=task.prefix)
 
 
-def run(config: Setting5Config | Setting5ScoringConfig, progress: bool = True) -> pd.DataFrame:
+def parts(config: SweepConfig) -> list[Part]:
+    cells = scoring_cells(config, None, ()) if isinstance(config, NoFinetuneConfig) else transfer_cells(config)
+    return [Part("setting5", cells)]
+
+
+def make_runner(config: SweepConfig):
     if isinstance(config, NoFinetuneConfig):
-        results = run_setting(config, None, (), score, progress)
-    else:
-        results = run_grid(config.setting, transfer_cells(config), partial(FinetuneRunner, config),
-                           ResultsStore(config.store_path), progress)
-    return with_gaps(results, config.rater)
+        return partial(ScoringRunner, config, score)
+    return partial(FinetuneRunner, config)
+
+
+SETTING = Setting(
+    name="setting5", title="Setting 5: the human-model gap", config=Setting5Config, level="gap", order=ORDER,
+    kind="finetune", parts=parts, make_runner=make_runner, across_tasks=True, variants=variant,
+    finish=lambda config, rows: with_gaps(rows[0], config.rater))

@@ -12,51 +12,55 @@ option log-likelihood (multiple choice, `choice_task`).
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pandas as pd
 
-from ..config import ConfigError
+from ..config import ConfigError, param
 from ..data import check_task_name
 from ..scorers.prompts import answer_prompt
-from .nofinetune import NoFinetuneConfig, check_levels, run_setting
+from .nofinetune import NoFinetuneConfig, scoring_setting
 from .setting2 import questions
+from .spec import DifficultyOrder
 
 LEVEL = "format"
 FORMATS = ("multiple_choice", "factoid")
 
 
+def _task(name: str) -> None:
+    check_task_name(name)
+
+
 @dataclass
 class Setting6Config(NoFinetuneConfig):
-    format: list[str] = field(default_factory=lambda: list(FORMATS))
-    choices: int = 4  # options of a multiple-choice question made from the task's answers
-    factoid_pool: int | None = None  # encoder factoid: candidates ranked (None: every distinct answer of the task)
-    choice_task: str | None = None  # multiple choice from this task's own questions (None: the same questions)
-
-    LIST_FIELDS = NoFinetuneConfig.LIST_FIELDS + ("format",)
+    format: list[str] = param(list(FORMATS), str, many=True, choices=FORMATS, role="grid")
+    choices: int = param(4, int, low=2)  # options of a multiple-choice question made from the task's answers
+    # encoder factoid: candidates ranked (None: every distinct answer of the task)
+    factoid_pool: int | None = param(None, int, "an integer above choices, or null (every answer)", low=3,
+                                     nullable=True)
+    # multiple choice from this task's own questions (None: the same questions)
+    choice_task: str | None = param(None, str, "a task name, or null (the same questions)", nullable=True,
+                                    extra=_task)
 
     def validate(self) -> None:
         super().validate()
-        check_levels("format", self.format, lambda f: f in FORMATS, " or ".join(FORMATS))
-        if not isinstance(self.choices, int) or self.choices < 2:
-            raise ConfigError(f"choices={self.choices!r} is not valid: use an integer of at least 2")
-        if self.factoid_pool is not None and (not isinstance(self.factoid_pool, int) or self.factoid_pool <= self.choices):
+        if self.factoid_pool is not None and self.factoid_pool <= self.choices:
             raise ConfigError(f"factoid_pool={self.factoid_pool!r} is not valid: use an integer above choices "
                               f"({self.choices}) or null (every answer)")
-        if self.choice_task is not None:
-            try:
-                check_task_name(self.choice_task)
-            except ValueError as err:
-                raise ConfigError(f"choice_task: {err}") from None
-
-    def cell_common(self) -> dict:
-        return {**super().cell_common(), "choices": self.choices, "factoid_pool": self.factoid_pool,
-                "choice_task": self.choice_task}
 
 
-def difficulty(fmt: str) -> float:
-    """Answering open-ended (factoid) is harder than choosing among options."""
-    return float(FORMATS.index(fmt))
+ORDER = DifficultyOrder(
+    hardness=lambda fmt: float(FORMATS.index(fmt)),
+    paper="Setting 6 (section 3.1.6): the same knowledge asked as multiple choice (choose among options) and as "
+          "a factoid question (generate the answer); factoid is harder.",
+    describe="multiple choice to factoid")
+
+
+def chance(rows: pd.DataFrame) -> pd.Series:
+    """One in as many candidates as ranked (a decoder's generated answers have no chance level)."""
+    if "candidates" not in rows:
+        return pd.Series(float("nan"), index=rows.index)
+    return 1.0 / rows["candidates"].astype(float)
 
 
 def answer_pool(runner, task_name: str) -> list[str]:
@@ -98,5 +102,5 @@ def score(runner, cell: dict) -> dict:
     return {**metrics, "eval_task": cell["task"], "candidates": sum(len(q["options"]) for q in offered) / len(offered)}
 
 
-def run(config: Setting6Config, progress: bool = True) -> pd.DataFrame:
-    return run_setting(config, LEVEL, config.format, score, progress)
+SETTING = scoring_setting("setting6", "Setting 6: factoid versus multiple choice", Setting6Config, LEVEL, ORDER,
+                          score, chance=chance)

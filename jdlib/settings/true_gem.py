@@ -15,18 +15,19 @@ from __future__ import annotations
 from functools import cache, partial
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cache, partial
 from typing import NamedTuple
 
 import pandas as pd
 
-from ..config import ConfigError, SweepConfig
+from ..config import ConfigError, FinetuneConfig, param
 from ..results import ResultsStore, cell_key
-from ..grid import run_grid
 from . import setting1, setting5
 from .finetuning import FinetuneRunner, transfer_cells
 from .setting1 import Setting1Config
-from .setting5 import Setting5Config
+from .setting5 import RATERS, Setting5Config
+from .spec import Part, Setting
 
 TRANSFERS = ["dense_freeze", "sparse", "sparse_to_dense"]
 
@@ -36,22 +37,20 @@ class TrueGemConfig(Setting1Config):
     """`tasks` and `fractions` make the within-task part; `gap_tasks` (with human rater scores) the
     across-task part, none to skip it. Dense transfer is the baseline of both and always runs."""
 
-    transfer: list[str] = field(default_factory=lambda: list(TRANSFERS))
-    gap_tasks: list[str] = field(default_factory=list)
-    rater: str = "average"
-
-    LIST_FIELDS = Setting1Config.LIST_FIELDS + ("gap_tasks",)
+    transfer: list[str] = param(TRANSFERS, str, "the modes beside the dense baseline: " + ", ".join(TRANSFERS),
+                                many=True, choices=TRANSFERS, role="grid")
+    gap_tasks: list[str] = param([], str, "task names with human rater scores, or [] (no across-task part)",
+                                 many=True, empty=True, role="grid")
+    rater: str = param("average", str, choices=RATERS, role="analysis")
 
     def validate(self) -> None:
-        if "dense" in self.transfer:
-            raise ConfigError("transfer lists 'dense': dense transfer is the baseline and always runs; "
-                              f"list the other modes, e.g. {TRANSFERS}")
+        super().validate()
         self.within().validate()
         if self.gap_tasks:
             self.across().validate()
 
     def _shared(self) -> dict:
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(SweepConfig) if f.name != "setting"}
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(FinetuneConfig) if f.name != "setting"}
 
     def within(self) -> Setting1Config:
         """The within-task part as a Setting 1 config."""
@@ -65,12 +64,6 @@ class TrueGemConfig(Setting1Config):
 class TrueGemResults(NamedTuple):
     within: pd.DataFrame  # Setting 1 rows: a `fraction` column
     across: pd.DataFrame  # Setting 5 rows: `human`, `dense_score` and `gap` columns
-
-
-def grids(config: TrueGemConfig) -> dict[str, list[dict]]:
-    """The cells of each part, by the setting whose keys they share."""
-    return {"setting1": setting1.cells(config.within()),
-            "setting5": transfer_cells(config.across()) if config.gap_tasks else []}
 
 
 def share_full_data_rows(store: ResultsStore, label: str, cells: list[dict], key_setting: str,
@@ -98,19 +91,26 @@ def share_full_data_rows(store: ResultsStore, label: str, cells: list[dict], key
     return copied
 
 
-def run(config: TrueGemConfig, progress: bool = True, run_cell=None) -> TrueGemResults:
-    """Run both parts (rows labelled true_gem unless the other setting ran them first); a task in
-    both parts is fine-tuned once on all its data (see `share_full_data_rows`). `run_cell`
-    replaces the fine-tuning runner (tests)."""
-    store = ResultsStore(config.store_path)
-    make_runner = (lambda: run_cell) if run_cell else cache(partial(FinetuneRunner, config))  # one runner, both parts
-    cells = grids(config)
-    share_full_data_rows(store, config.setting, cells["setting1"], "setting1", "setting5")
-    within = run_grid(config.setting, cells["setting1"], make_runner, store, progress, key_setting="setting1")
-    share_full_data_rows(store, config.setting, cells["setting5"], "setting5", "setting1")
-    across = pd.DataFrame(columns=["task", "seed", "transfer", "method", "pattern", "sparsity", "accuracy",
-                                   "human", "dense_score", "gap"])
-    if cells["setting5"]:
-        across = setting5.with_gaps(run_grid(config.setting, cells["setting5"], make_runner, store, progress,
-                                             key_setting="setting5"), config.rater)
+def finish(config: TrueGemConfig, rows: list[pd.DataFrame]) -> TrueGemResults:
+    """The two parts' rows; the across-task part with its tasks' human-model gaps."""
+    within, across = rows
+    if across.empty:
+        across = pd.DataFrame(columns=["task", "seed", "transfer", "method", "pattern", "sparsity", "accuracy",
+                                       "human", "dense_score", "gap"])
+    else:
+        across = setting5.with_gaps(across, config.rater)
     return TrueGemResults(within, across)
+
+
+def parts(config: TrueGemConfig) -> list[Part]:
+    """Setting 1's grid and Setting 5's, each keyed as that setting's cells."""
+    return [Part("setting1", setting1.cells(config.within())),
+            Part("setting5", transfer_cells(config.across()) if config.gap_tasks else [])]
+
+
+SETTING = Setting(
+    name="true_gem", title="The true gem: is the knowledge in small weights lost for good?", config=TrueGemConfig,
+    level="fraction", order=setting1.ORDER, kind="finetune", parts=parts,
+    make_runner=lambda config: cache(partial(FinetuneRunner, config)), in_c1=False, finish=finish,
+    before_part=lambda store, config, parts, i: share_full_data_rows(
+        store, config.setting, parts[i].cells, parts[i].key_setting, parts[1 - i].key_setting))

@@ -11,12 +11,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from .compress.masks import parse_pattern
-
-CELL = ["task", "transfer", "method", "pattern", "sparsity"]
-
+from ..compress.masks import parse_pattern
 
 def pattern_family(pattern: str) -> str:
+    """The sparsity pattern family of a cell: dense, unstructured or N:M."""
     return "dense" if pattern == "dense" else ("N:M" if parse_pattern(pattern) else "unstructured")
 
 
@@ -125,6 +123,19 @@ def difficulty_trend(norm: pd.DataFrame, level: str, difficulty, x: str = "spars
                          levels=g[level].nunique(), seeds=len(seeds),
                          verdict=verdict(low, high) if g[level].nunique() >= MIN_LEVELS else "inconclusive"))
     return pd.DataFrame(rows)
+
+
+def order_violations(norm: pd.DataFrame, level: str, difficulty, x: str = "sparsity") -> pd.DataFrame:
+    """Per task, family, method and transfer: how many adjacent levels, in the declared order, have a
+    smaller Theil-Sen slope than the easier level before them ("monotonically" is part of C1)."""
+    rows = []
+    for keys, g in norm.groupby(["task", "family", "method", "transfer"], sort=True):
+        levels = sorted(g[level].unique(), key=difficulty)
+        slopes = [_theil_sen(g[g[level] == v][x].to_numpy(float), g[g[level] == v]["drop"].to_numpy(float))[0]
+                  for v in levels]
+        rows.append(dict(zip(["task", "family", "method", "transfer"], keys),
+                         violations=int(sum(b < a for a, b in zip(slopes, slopes[1:]))), adjacent=len(levels) - 1))
+    return pd.DataFrame(rows, columns=["task", "family", "method", "transfer", "violations", "adjacent"])
 
 
 MIN_LEVELS = 3  # with two levels a rank correlation is always +1 or -1: no evidence either way

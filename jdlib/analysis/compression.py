@@ -1,0 +1,93 @@
+"""The compression chapter's analysis (claim C3, and C4's methods): the rows of each knob
+normalised against the dense model on the common compression axis, the per-level trend table
+(the paper's Spearman table) and the difficulty trend of each compressor."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..compress import METHODS, PRUNE_METHODS
+from ..compress.masks import parse_pattern
+from ..settings.compression import KNOBS, RATIO
+from .stats import difficulty_trend, normalise, trend_table
+
+LOG_RATIO = "log2_ratio"
+FAMILIES = ("pruning", "quantization", "low rank")
+
+
+def family_of(method: str, pattern: str = "unstructured") -> str:
+    """The compressor family of a cell: pruning (unstructured), pruning N:M, quantization or low rank."""
+    family = METHODS[method].family if method in METHODS else "pruning"
+    if family != "pruning":
+        return family
+    return "pruning N:M" if pattern == "N:M" or (pattern not in ("unstructured", "dense", "N:M")
+                                                 and parse_pattern(pattern)) else "pruning"
+
+
+def normalised(results: pd.DataFrame, knob: str) -> pd.DataFrame:
+    """One knob's rows normalised against the dense model (stats.normalise), with the compression
+    axis (RATIO, LOG_RATIO; 1 and 0 at the dense anchors) and `compressor` (pruning, pruning N:M,
+    quantization, low rank). `family` keeps stats' meaning for pruning (unstructured, N:M) and is
+    the compressor for the others, so every method is its own curve."""
+    rows = results[results["knob"] == knob]
+    norm = normalise(rows, level=knob)
+    norm[RATIO] = norm[RATIO].where(norm["pattern"] != "dense", 1.0) if RATIO in norm else 1.0
+    norm[LOG_RATIO] = np.log2(norm[RATIO].astype(float))
+    norm["compressor"] = [family_of(m, "N:M" if f == "N:M" else "unstructured")
+                          for m, f in zip(norm["method"], norm["family"])]
+    other = ~norm["method"].isin(PRUNE_METHODS)
+    norm.loc[other, "family"] = norm.loc[other, "compressor"]
+    return norm
+
+
+def seed_trends(norm: pd.DataFrame, level: str, difficulty, x: str = LOG_RATIO) -> pd.DataFrame:
+    """stats.difficulty_trend's rho (difficulty vs Theil-Sen slope) seed by seed: the paired units
+    of the C3 comparison."""
+    parts = [difficulty_trend(g, level, difficulty, x=x).assign(seed=s) for s, g in norm.groupby("seed")]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def spearman_wide(table: pd.DataFrame, level: str) -> pd.DataFrame:
+    """The paper's table: Spearman(drop, compression) per method (rows) and level (columns)."""
+    return table.pivot_table(index=["task", "family", "method"], columns=level, values="spearman")
+
+
+def axis_table(results: pd.DataFrame) -> pd.DataFrame:
+    """The compression axis of the cells run: each compressor setting and its ratio (and log2)."""
+    rows = results[results["transfer"] != "dense"]
+    cols = [c for c in ("method", "pattern", "sparsity", "bits", "rank_fraction") if c in rows]
+    out = rows.groupby(cols, dropna=False)[RATIO].first().reset_index()
+    out[LOG_RATIO] = np.log2(out[RATIO].astype(float))
+    return out.sort_values(["method", RATIO]).reset_index(drop=True)
+
+
+def analyse(results: pd.DataFrame, knobs, n_boot: int = 1000) -> dict:
+    """Per knob: the normalised rows, the per-level trend table (Spearman and Theil-Sen against
+    LOG_RATIO), the difficulty trend (with its bootstrap CI over seeds) and the seed-by-seed rhos
+    (`knob` added to each); and all knobs' trends and rhos stacked."""
+    out = {}
+    for knob in knobs:
+        difficulty = KNOBS[knob].ORDER
+        norm = normalised(results, knob)
+        out[knob] = {"norm": norm, "table": trend_table(norm, knob, x=LOG_RATIO),
+                     "trend": difficulty_trend(norm, knob, difficulty, x=LOG_RATIO, n_boot=n_boot).assign(knob=knob),
+                     "rhos": seed_trends(norm, knob, difficulty).assign(knob=knob)}
+    out["trend"] = pd.concat([out[k]["trend"] for k in knobs], ignore_index=True)
+    out["rhos"] = pd.concat([out[k]["rhos"] for k in knobs], ignore_index=True)
+    out["table"] = pd.concat([out[k]["table"].assign(knob=k) for k in knobs], ignore_index=True)
+    return out
+
+
+def findings(analysis: dict, prefix: str = "compression") -> dict[str, object]:
+    """Glue-ready numbers: the mean per-level Spearman (drop vs compression) per compressor family."""
+    table = analysis["table"]
+    fam = table["family"].map(lambda f: "pruning" if f in ("unstructured", "N:M") else f)
+    out = {}
+    for name in FAMILIES:
+        values = table.loc[fam == name, "spearman"]
+        key = name.replace(" ", "_")
+        out[f"{prefix}_spearman_{key}"] = float(np.nanmean(values)) if values.notna().any() else float("nan")
+        out[f"{prefix}_spearman_{key}_min"] = float(np.nanmin(values)) if values.notna().any() else float("nan")
+        out[f"{prefix}_spearman_{key}_max"] = float(np.nanmax(values)) if values.notna().any() else float("nan")
+    out[f"{prefix}_cells"] = int(sum(len(analysis[k]["norm"]) for k in KNOBS if k in analysis))
+    return out

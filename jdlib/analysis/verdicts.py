@@ -1,0 +1,234 @@
+"""Every claim's verdict, from every chapter's rows in the results store (the claims chapter).
+
+Each chapter's sweep is run again through `jdlib.sweep`: its cells are already in the store
+(the book executes the chapters first), so this reads them back, with the configs, levels and
+difficulty orders the chapters used; a missing cell would be computed, never invented. With
+`compute=False` nothing is computed: a chapter whose grid is not whole in the store is left out
+and the claims that need it are "not run" (the committed store of the full grids).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..grid import NotInStore, stored_only
+from ..settings import SETTINGS, load
+from ..sweep import sweep
+from . import claims, compression, stats
+
+NOT_RUN = "not run"
+C1_SETTINGS = [name for name, setting in SETTINGS.items() if setting.in_c1]
+C1_RULE = ("C1 reads, per setting, task, pattern family and method, the paper's statistic: the Spearman rank "
+           "correlation rho between the declared difficulty of a level and the Theil-Sen slope of the normalised "
+           "drop against sparsity at that level, over all levels (three or more); with two levels (Setting 6) the "
+           "slope at the hardest level minus that at the easiest. Across tasks (Setting 5) the levels are tasks "
+           "ranked by the human-model gap. A comparison holds when its 95% interval lies above 0, fails when it "
+           "lies below, and is inconclusive otherwise (and always when the interval has no width). A setting holds "
+           "when all its comparisons hold, fails when any fails, and is inconclusive otherwise; so does C1 over "
+           "the settings.")
+
+
+def chapter_results(chapter: str, params: str = "quick", store: str | None = None, compute: bool = True):
+    """The rows a chapter's notebook shows, for its params (read back from the store); with
+    `compute=False`, None when its grid is not whole in the store."""
+    config = load(chapter, params, store=store)
+    if compute:
+        return sweep(config, progress=False)
+    try:
+        with stored_only():
+            return sweep(config, progress=False)
+    except NotInStore:
+        return None
+
+
+def not_run(claim: str, chapters: str) -> dict:
+    return {"verdict": NOT_RUN, "sentence": f"{claim} needs the {chapters} grid, which is not in the store.",
+            "rule": ""}
+
+
+def c1_comparisons(setting: str, results: pd.DataFrame) -> pd.DataFrame:
+    """One row per comparison of a setting's C1 evidence (estimate, interval, verdict): the rank
+    correlation over all levels where there are three or more, else the hardest-minus-easiest gap;
+    the gap and the count of adjacent-level order violations beside it."""
+    spec = SETTINGS[setting]
+    norm = stats.normalise(results, spec.level)
+    trend = stats.difficulty_trend(norm, spec.level, spec.order, across_tasks=spec.across_tasks)
+    if spec.across_tasks:
+        rows = trend.rename(columns={"rho": "estimate", "rho_low": "low", "rho_high": "high"})
+        return rows.assign(setting=setting, statistic="rho")
+    gap = stats.slope_gap(norm, spec.level, spec.order)
+    on = ["task", "family", "method", "transfer"]
+    both = gap.merge(trend, on=on, how="left", suffixes=("_gap", ""))
+    by_rho = both["levels"] >= stats.MIN_LEVELS
+    both["statistic"] = np.where(by_rho, "rho", "gap")
+    both["estimate"] = np.where(by_rho, both["rho"], both["gap"])
+    both["low"] = np.where(by_rho, both["rho_low"], both["gap_low"])
+    both["high"] = np.where(by_rho, both["rho_high"], both["gap_high"])
+    both["verdict"] = np.where(by_rho, both["verdict"], both["verdict_gap"])
+    violations = stats.order_violations(norm, spec.level, spec.order)
+    return both.merge(violations, on=on, how="left").assign(setting=setting)
+
+
+def c1_monotonic(results: dict[str, pd.DataFrame]) -> dict:
+    """C1 over the settings: per-comparison rows, a verdict per setting and overall."""
+    table = pd.concat([c1_comparisons(s, r) for s, r in results.items()], ignore_index=True)
+    per_setting = {s: claims.combine(g["verdict"]) for s, g in table.groupby("setting")}
+    verdict = claims.combine(per_setting.values())
+    counts = table["verdict"].value_counts().to_dict()
+    sentence = (f"Over {len(table)} comparisons in {len(per_setting)} settings, the drop steepens with the paper's "
+                f"difficulty order in {counts.get('holds', 0)}, flattens in {counts.get('fails', 0)} and shows no "
+                f"clear trend in {counts.get('inconclusive', 0)}; by setting: "
+                + ", ".join(f"{s} {v}" for s, v in per_setting.items()) + f". Verdict on C1: {verdict}.")
+    return {"verdict": verdict, "table": table, "per_setting": per_setting, "rule": C1_RULE, "sentence": sentence,
+            "comparisons": len(table), **{f"{s}_verdict": v for s, v in per_setting.items()}}
+
+
+def chance_corrected(setting: str, rows: pd.DataFrame) -> pd.DataFrame:
+    """The rows with chance subtracted from `accuracy`, so that normalising against the dense row of
+    the same level gives (acc - chance) / (dense - chance); rows of a setting without a chance level
+    are returned as they are."""
+    spec = SETTINGS[setting]
+    if spec.chance is None or rows is None or rows.empty:
+        return rows
+    if setting == "compression":
+        parts = [r.assign(accuracy=r["accuracy"] - SETTINGS[KNOB_SETTINGS[k]].chance(r))
+                 for k, r in rows.groupby("knob") if SETTINGS[KNOB_SETTINGS[k]].chance]
+        return pd.concat(parts) if parts else rows
+    return rows.assign(accuracy=rows["accuracy"] - spec.chance(rows).fillna(0.0))
+
+
+KNOB_SETTINGS = {"options": "setting2", "context": "setting3"}
+
+
+def all_claims(params: str = "quick", store: str | None = None, compute: bool = True,
+               correct_chance: bool = False) -> dict[str, dict]:
+    """C1 to C5 from the chapters' rows, each a claims-style result (verdict, sentence, rule).
+
+    With `compute=False` only whole grids in the store count: C1 is judged on the settings
+    present (its `settings` entry lists them), C4 on those and the compression grid, and a
+    claim with nothing to read is "not run". With `correct_chance` every setting with a chance
+    level is judged on chance-corrected performance (see `chance_corrected`).
+    """
+    def rows(chapter):
+        found = chapter_results(chapter, params, store, compute)
+        return chance_corrected(chapter, found) if correct_chance and chapter in SETTINGS and \
+            isinstance(found, pd.DataFrame) else found
+
+    settings = {s: r for s in C1_SETTINGS if (r := rows(s)) is not None}
+    c1 = {**c1_monotonic(settings), "settings": ", ".join(settings)} if settings else not_run("C1", "settings'")
+    gem = rows("true_gem")
+    if gem is None:
+        c2 = not_run("C2", "true_gem")
+    else:
+        c2_within = claims.c2_irreversibility(gem.within, "fraction", SETTINGS["setting1"].order)
+        c2_across = claims.c2_irreversibility(gem.across, "gap", SETTINGS["setting5"].order)
+        c2 = {"verdict": claims.combine([c2_within["verdict"], c2_across["verdict"]]),
+              "sentence": f"Within a task: {c2_within['sentence']} Across tasks: {c2_across['sentence']}",
+              "within": c2_within["verdict"], "across": c2_across["verdict"], "rule": c2_within["rule"]}
+    compressed = rows("compression")
+    analysis = None
+    if compressed is not None:
+        analysis = compression.analyse(compressed, load("compression", params, store=store).knobs())
+    c3 = not_run("C3", "compression") if analysis is None else \
+        claims.c3_quantization(analysis["rhos"], units=("knob", "task", "seed"))
+    # C4 pools the C1 comparisons of every setting with the compression chapter's pruning rows.
+    pooled = [t for t in (c1.get("table"), analysis["trend"] if analysis else None) if t is not None]
+    c4 = claims.c4_patterns(pd.concat(pooled, ignore_index=True)) if pooled else not_run("C4", "settings' or compression")
+    barriers = rows("lmc")
+    c5 = not_run("C5", "lmc") if barriers is None else claims.c5_basin(barriers, "fraction", SETTINGS["lmc"].order)
+    return {"c1": c1, "c2": c2, "c3": c3, "c4": c4, "c5": c5}
+
+
+def measured_order(setting: str, rows: pd.DataFrame) -> list:
+    """The levels ordered by how hard the dense model finds them, easiest first: 1 - its chance-corrected
+    accuracy (plain accuracy where the setting has no chance level) averaged over tasks and seeds;
+    Setting 5's levels are its tasks' human-model gaps."""
+    spec = SETTINGS[setting]
+    dense = rows[rows["transfer"] == "dense"]
+    if spec.across_tasks:
+        return [float(g) for g in sorted(dense["gap"].unique())]
+    score = dense["accuracy"]
+    if spec.chance is not None:
+        chance = spec.chance(dense).fillna(0.0)
+        score = (score - chance) / (1.0 - chance)
+    hardness = (1.0 - score).groupby(dense[spec.level]).mean()
+    return [_plain(v) for v in hardness.sort_values(kind="stable").index]
+
+
+def _plain(value):
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def orders(params: str = "quick", store: str | None = None, compute: bool = False) -> dict[str, dict]:
+    """Per C1 setting in the store: its declared order (easiest first, the paper's) and its measured one."""
+    out = {}
+    for setting in C1_SETTINGS:
+        found = chapter_results(setting, params, store, compute)
+        if found is None:
+            continue
+        spec = SETTINGS[setting]
+        levels = found[spec.level].unique()
+        declared = [_plain(v) for v in spec.order.easiest_first(levels)]
+        measured = measured_order(setting, found)
+        out[setting] = {"declared_order": declared, "measured_order": measured, "agree": declared == measured,
+                        "paper": spec.order.paper}
+    return out
+
+
+HEADLINE = {  # the estimate each claim's sentence leads with, and its interval
+    "c2": ("within: dense - sparse_to_dense accuracy at the hardest level", "dense_vs_s2d"),
+    "c3": ("rho(pruning) - rho(quantization), paired by knob, task and seed", "quant"),
+    "c5": ("barrier(hard) - barrier(easy), paired", "diff"),
+}
+
+
+def claim_json(name: str, result: dict) -> dict:
+    """One claim as `python -m jdlib.claims --json` prints it."""
+    statistic, key = HEADLINE.get(name, ("per-comparison verdicts, combined (see rule)", None))
+    est = low = high = None
+    if key and f"{key}_mean" in result:
+        est, low, high = (result.get(f"{key}_{part}") for part in ("mean", "low", "high"))
+    elif name == "c1" and "table" in result:
+        statistic = "per comparison: rho(difficulty, Theil-Sen slope) over all levels, or the hardest-easiest gap"
+        est = float(result["table"]["estimate"].mean())
+    def num(v):
+        return None if v is None or (isinstance(v, float) and np.isnan(v)) else float(v)
+    return {"verdict": result["verdict"], "statistic": statistic, "estimate": num(est), "low": num(low),
+            "high": num(high), "rule": result.get("rule", ""), "resamples": result.get("resamples")}
+
+
+def report(params: str = "quick", store: str | None = None) -> dict:
+    """Every claim's verdict, the settings' declared and measured orders, and the chance-corrected
+    verdicts, from the store alone (nothing is computed)."""
+    plain = all_claims(params, store, compute=False)
+    corrected = all_claims(params, store, compute=False, correct_chance=True)
+    return {"params": params,
+            "claims": {name.upper(): claim_json(name, r) for name, r in plain.items()},
+            "settings": orders(params, store),
+            "chance_corrected": {name.upper(): r["verdict"] for name, r in corrected.items()}}
+
+
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser(prog="python -m jdlib.claims", description=report.__doc__)
+    parser.add_argument("--params", default="quick", help="ci, quick, full, paper, or a YAML path")
+    parser.add_argument("--store", default=None, help="a results store other than the params' own")
+    parser.add_argument("--json", action="store_true", help="print one JSON object (the default prints a table)")
+    args = parser.parse_args(argv)
+    out = report(args.params, args.store)
+    if args.json:
+        print(json.dumps(out, indent=1, default=str))
+        return
+    for name, claim in out["claims"].items():
+        print(f"{name}: {claim['verdict']:<12} chance-corrected: {out['chance_corrected'][name]:<12} "
+              f"{claim['statistic']}")
+    for setting, order in out["settings"].items():
+        print(f"{setting}: declared {order['declared_order']} measured {order['measured_order']}")
+
+
+def summary(results: dict[str, dict]) -> pd.DataFrame:
+    """A claim-per-row table: verdict and the sentence behind it."""
+    return pd.DataFrame([{"claim": name.upper(), "verdict": r["verdict"], "evidence": r["sentence"]}
+                         for name, r in results.items()])
