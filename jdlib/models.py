@@ -119,6 +119,7 @@ def load_model(
     if name in TINY:
         loaded = tiny_model(name.removeprefix("tiny-"), head, num_labels)
     else:
+        check_model(name)
         path, local = resolve_path(name)
         extra = {"num_labels": num_labels} if head == "classification" and num_labels else {}
         try:

@@ -16,7 +16,7 @@ def no_model_loading(monkeypatch):
 @pytest.mark.parametrize("override, names", [
     ({"sparsity": 1.5}, ["sparsity=1.5", "between 0 and 1"]),
     ({"pattern": "9:8"}, ["pattern='9:8'", "kept:group"]),
-    ({"tasks": ["bigbench/no_such_task"]}, ["bigbench/no_such_task", "hyperbaton"]),
+    ({"tasks": ["bigbench/no_such_task"]}, ["bigbench/no_such_task", "closest"]),
     ({"tasks": ["glue/nope"]}, ["glue/nope", "glue/sst2"]),
     ({"fractions": [0, 0.5]}, ["fractions: 0", "(0, 1]"]),
     ({"transfer": ["half"]}, ["transfer: 'half'", "dense_freeze", "sparse_to_dense"]),

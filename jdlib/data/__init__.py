@@ -1,6 +1,8 @@
 """Tasks: BIG-bench (embedded scale) and hub datasets (paper scale), one `Task` view."""
 from __future__ import annotations
 
+import difflib
+
 from . import bigbench, hub, paper_qa
 from .task import Task
 
@@ -27,9 +29,12 @@ def check_task_name(name: str) -> None:
     """Raise a ValueError naming the allowed values when `name` is not a known task."""
     source, _, task = name.partition("/")
     if source == "bigbench":
-        if task not in bigbench.available():
-            raise ValueError(f"task={name!r}: no BIG-bench JSON task {task!r}; available: bigbench/<one of "
-                             f"{', '.join(bigbench.available())}>")
+        available = bigbench.available()
+        if task not in available:
+            close = difflib.get_close_matches(task, available, n=5, cutoff=0.5)
+            hint = (f"the closest: {', '.join('bigbench/' + c for c in close)}" if close else
+                    f"{len(available)} tasks, listed by jdlib.data.bigbench.available()")
+            raise ValueError(f"task={name!r}: no BIG-bench JSON task {task!r}; {hint}")
     elif name not in hub.SOURCES and not paper_qa.is_known(name):
         raise ValueError(f"task={name!r} is not known: use bigbench/<task>, mmlu, mmlu/<subject>, "
                          f"{', '.join(paper_qa.SOURCES[1:])} or one of {', '.join(sorted(hub.SOURCES))}")
