@@ -20,10 +20,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
+from ..compress import METHODS, PRUNE_METHODS
 from .stats import verdict
 
 CI_METHODS = ("t", "bootstrap")
-VERDICTS = ("holds", "fails", "inconclusive")
 MODES = ("dense_freeze", "sparse", "sparse_to_dense")
 
 
@@ -240,9 +240,6 @@ def glue_values(prefix: str, result: dict) -> dict[str, object]:
 
 # --- C3: quantization against pruning (and low rank) ---------------------------------------
 
-PRUNING_METHODS = ("magnitude", "wanda", "sparsegpt")
-QUANTIZERS = ("rtn", "gptq")
-LOW_RANK_METHODS = ("svd",)
 
 C3_RULE = ("C3 compares rho, the rank correlation between difficulty and the Theil-Sen slope of the drop "
            "against compression (stats.difficulty_trend, seed by seed), between compressor families, paired "
@@ -256,9 +253,7 @@ C3_RULE = ("C3 compares rho, the rank correlation between difficulty and the The
 
 
 def _family_rhos(rhos: pd.DataFrame, units: list[str]) -> pd.DataFrame:
-    fam = np.where(rhos["method"].isin(QUANTIZERS), "quantization",
-                   np.where(rhos["method"].isin(LOW_RANK_METHODS), "low rank",
-                            np.where(rhos["method"].isin(PRUNING_METHODS), "pruning", "other")))
+    fam = rhos["method"].map(lambda m: METHODS[m].family if m in METHODS else "other")
     wide = rhos.assign(group=fam).pivot_table(index=units, columns="group", values="rho", aggfunc="mean")
     wide.columns.name = None
     return wide.reset_index()
@@ -327,7 +322,7 @@ C4_RULE = ("C4 reads the C1 verdicts (difficulty_trend: rank correlation between
 def c4_patterns(trend: pd.DataFrame) -> dict:
     """C4 from C1 trend rows (columns family, method, verdict; other rows such as quantization are
     ignored): a verdict per family, per method, and combined. The rule in full is `C4_RULE`."""
-    rows = trend[trend["family"].isin(("unstructured", "N:M")) & trend["method"].isin(PRUNING_METHODS)] \
+    rows = trend[trend["family"].isin(("unstructured", "N:M")) & trend["method"].isin(PRUNE_METHODS)] \
         if len(trend) else trend
     by_family = {f: combine(g["verdict"]) for f, g in rows.groupby("family")} if len(rows) else {}
     by_method = {m: combine(g["verdict"]) for m, g in rows.groupby("method")} if len(rows) else {}

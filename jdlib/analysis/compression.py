@@ -6,8 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..compress import METHODS, PRUNE_METHODS
-from ..compress.masks import parse_pattern
+from ..compress import METHODS
 from ..settings.compression import KNOBS, RATIO
 from .stats import difficulty_trend, normalise, trend_table
 
@@ -15,28 +14,23 @@ LOG_RATIO = "log2_ratio"
 FAMILIES = ("pruning", "quantization", "low rank")
 
 
-def family_of(method: str, pattern: str = "unstructured") -> str:
-    """The compressor family of a cell: pruning (unstructured), pruning N:M, quantization or low rank."""
+def compressor_of(method: str, pattern_family: str = "unstructured") -> str:
+    """The compressor of a curve: pruning (unstructured), pruning N:M, quantization or low rank
+    (the method's family in compress.METHODS; the dense anchors count as pruning)."""
     family = METHODS[method].family if method in METHODS else "pruning"
-    if family != "pruning":
-        return family
-    return "pruning N:M" if pattern == "N:M" or (pattern not in ("unstructured", "dense", "N:M")
-                                                 and parse_pattern(pattern)) else "pruning"
+    return "pruning N:M" if family == "pruning" and pattern_family == "N:M" else family
 
 
 def normalised(results: pd.DataFrame, knob: str) -> pd.DataFrame:
     """One knob's rows normalised against the dense model (stats.normalise), with the compression
     axis (RATIO, LOG_RATIO; 1 and 0 at the dense anchors) and `compressor` (pruning, pruning N:M,
-    quantization, low rank). `family` keeps stats' meaning for pruning (unstructured, N:M) and is
-    the compressor for the others, so every method is its own curve."""
+    quantization, low rank; `compressor_of`). `family` stays the sparsity pattern family of stats.
+    """
     rows = results[results["knob"] == knob]
     norm = normalise(rows, level=knob)
     norm[RATIO] = norm[RATIO].where(norm["pattern"] != "dense", 1.0) if RATIO in norm else 1.0
     norm[LOG_RATIO] = np.log2(norm[RATIO].astype(float))
-    norm["compressor"] = [family_of(m, "N:M" if f == "N:M" else "unstructured")
-                          for m, f in zip(norm["method"], norm["family"])]
-    other = ~norm["method"].isin(PRUNE_METHODS)
-    norm.loc[other, "family"] = norm.loc[other, "compressor"]
+    norm["compressor"] = [compressor_of(m, f) for m, f in zip(norm["method"], norm["family"])]
     return norm
 
 
@@ -81,7 +75,7 @@ def analyse(results: pd.DataFrame, knobs, n_boot: int = 1000) -> dict:
 def findings(analysis: dict, prefix: str = "compression") -> dict[str, object]:
     """Glue-ready numbers: the mean per-level Spearman (drop vs compression) per compressor family."""
     table = analysis["table"]
-    fam = table["family"].map(lambda f: "pruning" if f in ("unstructured", "N:M") else f)
+    fam = table["method"].map(lambda m: METHODS[m].family if m in METHODS else "pruning")
     out = {}
     for name in FAMILIES:
         values = table.loc[fam == name, "spearman"]

@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-NM_GROUPS = {8: range(1, 8), 4: range(1, 4)}  # the paper's N:M grids, kept:group
 
 
 def find_blocks(model: nn.Module) -> nn.ModuleList:

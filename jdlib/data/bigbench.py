@@ -77,7 +77,7 @@ def load(name: str, seed: int = 0, validation_fraction: float = 0.2) -> Task:
     records = [_record(e) for e in raw["examples"]]
     random.Random(seed).shuffle(records)
     if "answers" in records[0]:
-        kind, labels, metric = "generation", None, "exact_match"
+        kind, labels = "generation", None
     else:
         option_sets = {tuple(r["options"]) for r in records}
         if len(option_sets) == 1:
@@ -85,9 +85,7 @@ def load(name: str, seed: int = 0, validation_fraction: float = 0.2) -> Task:
             records = [{"text": r["text"], "label": r["label"]} for r in records]
         else:
             kind, labels = "multiple_choice", None
-        metric = "accuracy"
     n_val = max(1, round(validation_fraction * len(records)))
     split = {"validation": records[:n_val], "train": records[n_val:]}
     return Task(f"bigbench/{name}", kind, datasets.Dataset.from_list(split["train"]),
-                datasets.Dataset.from_list(split["validation"]), metric, labels,
-                human_baseline(name, preferred_metric(name)), raw.get("task_prefix", ""))
+                datasets.Dataset.from_list(split["validation"]), labels, raw.get("task_prefix", ""))

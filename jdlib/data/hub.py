@@ -61,7 +61,7 @@ def _multiple_choice(name: str) -> Task:
     def view(split: datasets.Dataset) -> datasets.Dataset:
         return split.map(view_row, remove_columns=split.column_names)
 
-    return Task(name, "multiple_choice", view(raw["train"]), view(raw["validation"]), "accuracy")
+    return Task(name, "multiple_choice", view(raw["train"]), view(raw["validation"]))
 
 
 def load(name: str) -> Task:
@@ -77,5 +77,5 @@ def load(name: str) -> Task:
             return split.map(lambda e: {"text": e[fields[0]], "text_pair": e[fields[1]] if len(fields) > 1 else None,
                                         "label": e["label"]}, remove_columns=split.column_names)
 
-        return Task(name, "classification", view(raw["train"]), view(raw[val_split]), "accuracy", labels)
+        return Task(name, "classification", view(raw["train"]), view(raw[val_split]), labels)
     raise ValueError(f"task={name!r} is not a known hub task; available: {', '.join(sorted(SOURCES))}")

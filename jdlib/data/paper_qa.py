@@ -78,7 +78,7 @@ def _multiple_choice(name: str, raw: datasets.DatasetDict, splits: tuple[str, st
     def view(split: datasets.Dataset) -> datasets.Dataset:
         return split.map(view_row, remove_columns=split.column_names)
 
-    return Task(name, "multiple_choice", view(raw[splits[0]]), view(raw[splits[1]]), "accuracy")
+    return Task(name, "multiple_choice", view(raw[splits[0]]), view(raw[splits[1]]))
 
 
 def _mmlu(name: str) -> Task:
@@ -110,7 +110,7 @@ def _trivia_qa(name: str) -> Task:
         lambda e: {"text": e["question"], "answers": _trivia_qa_answers(e["answer"]),
                    "context": _trivia_qa_context(e["entity_pages"], e["search_results"])},
         remove_columns=evaluation.column_names)
-    return Task(name, "generation", train, validation, "exact_match")
+    return Task(name, "generation", train, validation)
 
 
 def _answer_names(parses) -> list[str]:
@@ -137,7 +137,7 @@ def _freebase_qa(name: str) -> Task:
                          remove_columns=split.column_names)
 
     evaluation = "test" if "test" in raw else "validation"
-    return Task(name, "generation", view(raw["train"]), view(raw[evaluation]), "exact_match")
+    return Task(name, "generation", view(raw["train"]), view(raw[evaluation]))
 
 
 def _piqa(name: str) -> Task:

@@ -1,12 +1,9 @@
 """The common view of a downstream task, whatever its source."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import datasets
-
-KINDS = ("classification", "multiple_choice", "generation")
-
 
 @dataclass
 class Task:
@@ -21,9 +18,7 @@ class Task:
     kind: str
     train: datasets.Dataset
     validation: datasets.Dataset
-    metric: str = "accuracy"
     labels: list[str] | None = None
-    human: dict[str, float] = field(default_factory=dict)
     prefix: str = ""
 
     @property
@@ -36,4 +31,4 @@ class Task:
             return split if n is None or n >= len(split) else split.shuffle(seed=seed).select(range(n))
 
         return Task(self.name, self.kind, take(self.train, max_train), take(self.validation, max_eval),
-                    self.metric, self.labels, self.human, self.prefix)
+                    self.labels, self.prefix)

@@ -1,0 +1,381 @@
+"""Confidence intervals for the claims' statistics that resample questions as well as seeds.
+
+A comparison group (a task, pattern family, method and transfer mode) is an `OutcomeGrid`: per
+seed, the per-question outcomes (1 correct, 0 wrong, or any per-question score) of every
+condition (difficulty level x sparsity). A statistic maps accuracies acc[..., seed, condition]
+to a value, vectorised over the leading axes so that thousands of resamples cost one call.
+
+The methods are the candidates that `bench/interval_coverage.py` measures (coverage of a known
+value, false verdicts under a null); `METHOD` is the one it chose. Two facts drive the choice:
+seeds are few (3 or 5), so a percentile bootstrap over seeds is anti-conservative; and in
+Settings 2, 3 and 6 the seeds only redraw distractors over one fixed question sample, so the
+spread between seeds misses the error of sampling the questions, which every seed shares.
+`jackknife_questions_t` adds that error: the variance of the pooled statistic is the seed
+jackknife's plus, when the seeds share their questions, a question bootstrap's (one resample of
+question indices shared by every condition and seed, which keeps the pairing), with
+Satterthwaite's degrees of freedom for the t quantile.
+
+The C1 statistics follow the paper: per level, the Theil-Sen slope of the normalised drop,
+(dense - compressed) / dense at the same level and seed, against sparsity, the seeds pooled as
+repeated points; across levels, Spearman's correlation between difficulty and slope (`rho`),
+the hardest level's slope minus the easiest's (`gap`), and the Theil-Sen slope of the level
+slopes against the difficulty rank (`trend`, a continuous trend statistic whose interval keeps
+its promise where the rank correlation, a discrete statistic, cannot).
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+
+Statistic = Callable[[np.ndarray, pd.DataFrame], np.ndarray]
+"""acc[..., seed, condition] and the grid's conditions -> one value per leading index."""
+
+METHODS = ("seed_bootstrap", "seed_t", "two_level_bootstrap", "jackknife_questions_t", "seed_questions_t")
+METHOD = "jackknife_questions_t"
+CONFIDENCE = 0.95
+_CHUNK = 2 ** 20  # resamples x seeds^2 x conditions per statistic call: bounds the pairwise slopes' memory
+
+
+@dataclass(frozen=True)
+class OutcomeGrid:
+    """Per-question outcomes of one comparison group.
+
+    `outcomes[seed, condition, question]`; `conditions` has one row per condition with the
+    columns `level`, `difficulty` (larger is harder), `sparsity` and, where given, `chance` and
+    the extra condition columns. `shared_questions`: every seed answered the same questions in
+    the same order (seeds redraw distractors only), rather than a new sample per seed.
+    """
+
+    seeds: tuple
+    conditions: pd.DataFrame
+    outcomes: np.ndarray
+    shared_questions: bool
+
+    def __post_init__(self):
+        if self.outcomes.ndim != 3 or self.outcomes.shape[:2] != (len(self.seeds), len(self.conditions)):
+            raise ValueError(f"outcomes: expected shape (seeds={len(self.seeds)}, conditions={len(self.conditions)}, "
+                             f"questions), got {self.outcomes.shape}")
+        if self.outcomes.shape[2] < 1:
+            raise ValueError("outcomes: no questions")
+
+    @classmethod
+    def from_rows(cls, rows: pd.DataFrame | Iterable[Mapping], *, level: str,
+                  difficulty: Callable[[object], float] | Mapping, shared_questions: bool,
+                  x: str = "sparsity", outcomes: str = "outcomes", seed: str = "seed",
+                  chance: str | None = None, by: Iterable[str] = ()) -> OutcomeGrid:
+        """One row per (seed, level, x, *by) holding that cell's per-question outcome array.
+
+        `difficulty` maps a level to its place in the declared order (larger is harder);
+        `chance` names a column with the level's chance accuracy (for chance correction).
+        """
+        frame = pd.DataFrame(rows) if not isinstance(rows, pd.DataFrame) else rows
+        by = list(by)
+        for column in [level, x, outcomes, seed, *by, *([chance] if chance else [])]:
+            if column not in frame.columns:
+                raise ValueError(f"rows: no column {column!r} (columns: {list(frame.columns)})")
+        rank = difficulty.__getitem__ if isinstance(difficulty, Mapping) else difficulty
+        keys = [level, *by, x]
+        if frame.duplicated(keys + [seed]).any():
+            raise ValueError(f"rows: more than one row per {keys + [seed]}")
+        conditions = frame[keys + ([chance] if chance else [])].drop_duplicates(keys).copy()
+        conditions.insert(1, "difficulty", conditions[level].map(rank).astype(float))
+        if conditions.drop_duplicates(level)["difficulty"].duplicated().any():
+            raise ValueError(f"difficulty: two levels of {level!r} share a difficulty")
+        conditions = conditions.sort_values(["difficulty", *by, x]).reset_index(drop=True)
+        conditions = conditions.rename(columns={level: "level", x: "sparsity", **({chance: "chance"} if chance else {})})
+        seeds = tuple(sorted(frame[seed].unique()))
+        position = {tuple(k): i for i, k in enumerate(conditions[["level", *by, "sparsity"]].itertuples(index=False))}
+        cells: dict[tuple[int, int], np.ndarray] = {}
+        for row in frame[keys + [seed, outcomes]].itertuples(index=False):
+            cells[seeds.index(row[-2]), position[tuple(row[:-2])]] = np.asarray(row[-1], dtype=float).ravel()
+        missing = [(seeds[s], tuple(conditions.iloc[c])) for s in range(len(seeds)) for c in range(len(conditions))
+                   if (s, c) not in cells]
+        if missing:
+            raise ValueError(f"rows: {len(missing)} (seed, condition) cells missing, e.g. {missing[0]}")
+        lengths = {len(v) for v in cells.values()}
+        if len(lengths) != 1:
+            raise ValueError(f"{outcomes}: every cell needs the same number of questions, got {sorted(lengths)}")
+        array = np.empty((len(seeds), len(conditions), lengths.pop()))
+        for (s, c), v in cells.items():
+            array[s, c] = v
+        return cls(seeds, conditions, array, shared_questions)
+
+    def accuracy(self) -> np.ndarray:
+        """acc[seed, condition]: the mean outcome over questions."""
+        return self.outcomes.mean(axis=-1)
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A point estimate and its confidence interval; `resamples` is how many values made it."""
+
+    estimate: float
+    low: float
+    high: float
+    method: str
+    resamples: int
+    confidence: float = CONFIDENCE
+
+    @property
+    def decisive(self) -> bool:
+        """Whether the interval can carry a verdict: finite and of positive width."""
+        return bool(np.isfinite(self.low) and np.isfinite(self.high) and self.high > self.low)
+
+    def covers(self, value: float) -> bool:
+        return bool(self.low <= value <= self.high)
+
+
+def verdict(interval: Interval) -> str:
+    """holds when the whole interval is above zero, fails when below; inconclusive otherwise or when not decisive."""
+    if not interval.decisive:
+        return "inconclusive"
+    return "holds" if interval.low > 0 else ("fails" if interval.high < 0 else "inconclusive")
+
+
+# The C1 statistics ------------------------------------------------------------------------------
+
+@lru_cache(maxsize=64)
+def _pairs(sparsities: int) -> tuple[np.ndarray, np.ndarray]:
+    """Index pairs (a, b), a < b, of the sorted sparsities: Theil-Sen's pairs are every point at a with every point at b."""
+    return np.triu_indices(sparsities, k=1)
+
+
+def _layout(conditions: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """index[level, sparsity] into the conditions (levels easiest first) and the sparsities, 0 first."""
+    if set(conditions.columns) - {"level", "difficulty", "sparsity", "chance"}:
+        raise ValueError(f"conditions: C1 statistics need exactly level x sparsity, got extra columns "
+                         f"{sorted(set(conditions.columns) - {'level', 'difficulty', 'sparsity', 'chance'})}")
+    difficulty, sparsity = conditions["difficulty"].to_numpy(float), conditions["sparsity"].to_numpy(float)
+    levels, xs = np.unique(difficulty), np.unique(sparsity)
+    index = np.full((len(levels), len(xs)), -1)
+    index[np.searchsorted(levels, difficulty), np.searchsorted(xs, sparsity)] = np.arange(len(conditions))
+    if len(conditions) != index.size or (index < 0).any():
+        raise ValueError("conditions: every level needs every sparsity, once")
+    if xs[0] != 0:
+        raise ValueError("conditions: every level needs sparsity 0 (the dense model)")
+    return index, xs
+
+
+def level_slopes(acc: np.ndarray, conditions: pd.DataFrame, chance_corrected: bool = False) -> np.ndarray:
+    """slopes[..., level] (easiest first): Theil-Sen slope of the normalised drop against sparsity, seeds pooled.
+
+    Equals `scipy.stats.theilslopes` on the pooled points (the median of the pairwise slopes of
+    points at different sparsities), computed for every leading index at once. Chance-corrected:
+    the drop is (dense - compressed) / (dense - chance).
+    """
+    index, xs = _layout(conditions)
+    cells = acc[..., index]  # [..., seed, level, sparsity]
+    floor = conditions["chance"].to_numpy(float)[index[:, :1]] if chance_corrected else 0.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        drop = ((cells[..., :1] - cells) / (cells[..., :1] - floor)).astype(np.float32)
+    drop = np.moveaxis(drop, -3, -1)  # [..., level, sparsity, seed]
+    a, b = _pairs(len(xs))
+    # every seed's point at a with every seed's point at b (float32: the selection is the cost)
+    slopes = (drop[..., b, None, :] - drop[..., a, :, None]) / (xs[b] - xs[a]).astype(np.float32)[:, None, None]
+    slopes = slopes.reshape(*slopes.shape[:-3], -1)
+    half = slopes.shape[-1] // 2
+    middle = np.partition(slopes, [half - 1, half] if slopes.shape[-1] % 2 == 0 else half, axis=-1)
+    median = middle[..., half] if slopes.shape[-1] % 2 else (middle[..., half - 1] + middle[..., half]) / 2
+    # np.partition sorts NaN last rather than propagating it
+    return np.where(np.isnan(drop).any(axis=(-2, -1)), np.nan, median.astype(float))
+
+
+def _spearman_with_order(values: np.ndarray) -> np.ndarray:
+    """Spearman's correlation of values[..., k] with k (average ranks for ties), as scipy.stats.spearmanr."""
+    ranks = sps.rankdata(values, axis=-1)
+    order = np.arange(values.shape[-1], dtype=float)
+    a = ranks - ranks.mean(axis=-1, keepdims=True)
+    b = order - order.mean()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (a * b).sum(-1) / np.sqrt((a * a).sum(-1) * (b * b).sum())
+
+
+def _trend(slopes: np.ndarray) -> np.ndarray:
+    i, j = np.triu_indices(slopes.shape[-1], k=1)
+    return np.median((slopes[..., j] - slopes[..., i]) / (j - i), axis=-1)
+
+
+def c1_statistics(acc: np.ndarray, conditions: pd.DataFrame, chance_corrected: bool = False) -> dict[str, np.ndarray]:
+    """rho, gap and trend from one computation of the level slopes (see the module docstring)."""
+    slopes = level_slopes(acc, conditions, chance_corrected)
+    if slopes.shape[-1] < 2:
+        raise ValueError("conditions: C1 needs two difficulty levels or more")
+    nan = np.full(slopes.shape[:-1], np.nan)
+    return {"rho": _spearman_with_order(slopes) if slopes.shape[-1] >= MIN_LEVELS else nan,
+            "gap": slopes[..., -1] - slopes[..., 0],
+            "trend": _trend(slopes)}
+
+
+c1_statistics.bounds = {"rho": (-1.0, 1.0)}
+MIN_LEVELS = 3  # with two levels a rank correlation is always +1 or -1: no evidence either way
+
+
+def rho_statistic(acc: np.ndarray, conditions: pd.DataFrame) -> np.ndarray:
+    """Spearman(difficulty, level slope) over all levels: the paper's C1 statistic (NaN below MIN_LEVELS)."""
+    return c1_statistics(acc, conditions)["rho"]
+
+
+rho_statistic.bounds = (-1.0, 1.0)
+
+
+def gap_statistic(acc: np.ndarray, conditions: pd.DataFrame) -> np.ndarray:
+    """The hardest level's slope minus the easiest's."""
+    return c1_statistics(acc, conditions)["gap"]
+
+
+def trend_statistic(acc: np.ndarray, conditions: pd.DataFrame) -> np.ndarray:
+    """Theil-Sen slope of the level slopes against the difficulty rank (0 easiest): slope change per level."""
+    return c1_statistics(acc, conditions)["trend"]
+
+
+def mean_difference(a: Mapping, b: Mapping) -> Statistic:
+    """Mean over seeds and matching conditions of acc(a) - acc(b): a paired difference (C2, C5).
+
+    `a` and `b` select conditions by column values, e.g. mean_difference({"transfer": "dense"},
+    {"transfer": "sparse"}); the two selections must pair up in order (same count)."""
+    def select(conditions: pd.DataFrame, where: Mapping) -> np.ndarray:
+        mask = np.ones(len(conditions), bool)
+        for column, value in where.items():
+            if column not in conditions.columns:
+                raise ValueError(f"mean_difference: no condition column {column!r}")
+            mask &= (conditions[column] == value).to_numpy()
+        return np.flatnonzero(mask)
+
+    def statistic(acc: np.ndarray, conditions: pd.DataFrame) -> np.ndarray:
+        ia, ib = select(conditions, a), select(conditions, b)
+        if len(ia) == 0 or len(ia) != len(ib):
+            raise ValueError(f"mean_difference: {a} selects {len(ia)} conditions, {b} selects {len(ib)}")
+        return (acc[..., ia] - acc[..., ib]).mean(axis=(-2, -1))
+
+    return statistic
+
+
+# Resampling ---------------------------------------------------------------------------------------
+
+def _evaluate(statistic, acc: np.ndarray, conditions: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The statistic on acc[resample, seed, condition], in chunks of resamples."""
+    # Theil-Sen's pairs grow with seeds^2 x conditions: bound them per call
+    chunk = max(1, _CHUNK // (acc.shape[1] ** 2 * acc.shape[2]))
+    parts = [statistic(acc[k:k + chunk], conditions) for k in range(0, len(acc), chunk)]
+    return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+
+
+def _question_counts(rng: np.random.Generator, n_boot: int, n: int) -> np.ndarray:
+    """How often each question is drawn in each of n_boot resamples of n questions with replacement."""
+    draws = rng.integers(0, n, size=(n_boot, n)) + n * np.arange(n_boot)[:, None]
+    return np.bincount(draws.ravel(), minlength=n_boot * n).reshape(n_boot, n).astype(float)
+
+
+def _question_resampled(grid: OutcomeGrid, rng: np.random.Generator, n_boot: int,
+                        picks: np.ndarray | None = None) -> np.ndarray:
+    """acc[resample, slot, condition] with the questions resampled, one index resample shared by
+    every condition of a seed (the pairing across levels and sparsities), and by every seed when
+    they share their questions. `picks[resample, slot]`: the seed in each slot (default: each seed once)."""
+    y, (n_seeds, n_conditions, n) = grid.outcomes, grid.outcomes.shape
+    picks = np.broadcast_to(np.arange(n_seeds), (n_boot, n_seeds)) if picks is None else picks
+    out = np.empty((n_boot, picks.shape[1], n_conditions))
+    if grid.shared_questions:
+        counts = _question_counts(rng, n_boot, n)
+        every = (counts @ y.reshape(-1, n).T / n).reshape(n_boot, n_seeds, n_conditions)
+        return np.take_along_axis(every, picks[:, :, None], axis=1)
+    for slot in range(picks.shape[1]):
+        counts = _question_counts(rng, n_boot, n)
+        for s in range(n_seeds):
+            rows = np.flatnonzero(picks[:, slot] == s)
+            out[rows, slot] = counts[rows] @ y[s].T / n
+    return out
+
+
+def _percentile(values: np.ndarray, confidence: float) -> tuple[float, float, int]:
+    values = values[np.isfinite(values)]
+    if len(values) == 0:
+        return np.nan, np.nan, 0
+    tail = 50 * (1 - confidence)
+    low, high = np.percentile(values, [tail, 100 - tail])
+    return float(low), float(high), len(values)
+
+
+def _t_interval(estimate: float, variance: float, df: float, confidence: float) -> tuple[float, float]:
+    if not (np.isfinite(estimate) and np.isfinite(variance)):
+        return np.nan, np.nan
+    half = sps.t.ppf(0.5 + confidence / 2, df) * math.sqrt(variance) if np.isfinite(df) else \
+        sps.norm.ppf(0.5 + confidence / 2) * math.sqrt(variance)
+    return estimate - half, estimate + half
+
+
+def intervals(grid: OutcomeGrid, statistic: Callable[[np.ndarray, pd.DataFrame], Mapping[str, np.ndarray]],
+              method: str = METHOD, confidence: float = CONFIDENCE, n_boot: int = 2000,
+              seed: int = 0) -> dict[str, Interval]:
+    """An interval for each value of a statistic that returns several (e.g. `c1_statistics`), from shared resamples.
+
+    Methods: `seed_bootstrap` (percentile, seeds resampled: jdlib's former interval);
+    `seed_t` (t over the per-seed statistics, centred on the pooled estimate); `two_level_bootstrap`
+    (percentile, seeds then questions); `jackknife_questions_t` (the default, see the module
+    docstring). Fewer than two seeds give no interval (NaN).
+    """
+    if method not in METHODS:
+        raise ValueError(f"method: {method!r} is not one of {METHODS}")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence: {confidence} is not in (0, 1)")
+    rng = np.random.default_rng(seed)
+    conditions, acc = grid.conditions, grid.accuracy()
+    n_seeds = len(grid.seeds)
+    estimates = {k: float(v[0]) for k, v in _evaluate(statistic, acc[None], conditions).items()}
+    bounds = getattr(statistic, "bounds", {})
+    bounds = {k: bounds for k in estimates} if isinstance(bounds, tuple) else bounds
+    ends: dict[str, tuple[float, float, int]] = {}
+    if n_seeds < 2:
+        ends = {k: (np.nan, np.nan, 0) for k in estimates}
+    elif method in ("seed_bootstrap", "two_level_bootstrap"):
+        picks = rng.integers(0, n_seeds, size=(n_boot, n_seeds))
+        if method == "seed_bootstrap":
+            # the statistic pools the seeds and ignores their order: each multiset once
+            distinct, inverse = np.unique(np.sort(picks, axis=1), axis=0, return_inverse=True)
+            values = {k: v[inverse.ravel()] for k, v in _evaluate(statistic, acc[distinct], conditions).items()}
+        else:
+            values = _evaluate(statistic, _question_resampled(grid, rng, n_boot, picks), conditions)
+        ends = {k: _percentile(v, confidence) for k, v in values.items()}
+    elif method == "seed_t":
+        per_seed = _evaluate(statistic, acc[:, None], conditions)
+        for k, v in per_seed.items():
+            low, high = _t_interval(estimates[k], np.var(v, ddof=1) / n_seeds, n_seeds - 1, confidence)
+            ends[k] = (low, high, n_seeds)
+    else:
+        if method == "jackknife_questions_t":
+            keep = np.array([np.delete(np.arange(n_seeds), s) for s in range(n_seeds)])
+            seed_part = {k: (n_seeds - 1) / n_seeds * np.sum((v - v.mean()) ** 2)
+                         for k, v in _evaluate(statistic, acc[keep], conditions).items()}
+        else:
+            seed_part = {k: np.var(v, ddof=1) / n_seeds for k, v in _evaluate(statistic, acc[:, None], conditions).items()}
+        questions = _evaluate(statistic, _question_resampled(grid, rng, n_boot), conditions)
+        for k, v_seed in seed_part.items():
+            q = questions[k][np.isfinite(questions[k])]
+            v_questions = np.var(q, ddof=1) if len(q) > 1 else np.nan
+            variance = v_seed + v_questions
+            # Satterthwaite: the question bootstrap's variance is known almost exactly, the seeds' has n-1 df
+            df = (n_seeds - 1) * (variance / v_seed) ** 2 if v_seed > 0 else np.inf
+            low, high = _t_interval(estimates[k], variance, df, confidence)
+            ends[k] = (low, high, n_seeds + len(q))
+    out = {}
+    for k, (low, high, count) in ends.items():
+        lo, hi = bounds.get(k, (-np.inf, np.inf))
+        if np.isfinite(low):
+            low, high = max(low, lo), min(high, hi)
+        out[k] = Interval(estimates[k], low, high, method, count, confidence)
+    return out
+
+
+def interval(grid: OutcomeGrid, statistic: Statistic, method: str = METHOD, confidence: float = CONFIDENCE,
+             n_boot: int = 2000, seed: int = 0) -> Interval:
+    """The estimate and confidence interval of one statistic (see `intervals` for the methods)."""
+    def single(acc, conditions):
+        return {"value": statistic(acc, conditions)}
+
+    single.bounds = {"value": getattr(statistic, "bounds", (-np.inf, np.inf))}
+    return intervals(grid, single, method, confidence, n_boot, seed)["value"]
