@@ -2,7 +2,7 @@
 
 The public API keeps the paper's vocabulary (dense and sparse transfer, N:M, normalised drop).
 """
-from . import analysis, book, compress, config, plots
+from . import analysis, compress, config, plots
 from .analysis import stats
 from .data import Task, load_task
 from .evaluate import evaluate

@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from types import ModuleType
 
 import yaml
 
@@ -20,18 +19,6 @@ def chapters(toc: Path = ROOT / "_toc.yml") -> list[str]:
     for part in data.get("parts", []):
         files += [chapter["file"] for chapter in part.get("chapters", [])]
     return files
-
-
-NOTEBOOK_NAMES = {"In", "Out", "exit", "quit", "get_ipython", "open"}
-
-
-def parameters(namespace: dict) -> dict:
-    """The parameters a notebook holds: every plain value its parameters cell (and papermill's
-    injected cell) defined, so that a misspelt `-p` name reaches the config and stops the run
-    instead of being dropped. Modules, functions and IPython's own names are left out."""
-    return {name: value for name, value in namespace.items()
-            if not name.startswith("_") and name not in NOTEBOOK_NAMES and not isinstance(value, ModuleType)
-            and not callable(value)}
 
 
 def notebooks() -> list[str]:

@@ -20,6 +20,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from .compress import CALIBRATED, PRUNE_METHODS
@@ -250,3 +251,15 @@ def unknown_parameters(names, known, setting: str) -> None:
         hints.append(f"{name!r}" + (f" (did you mean {' or '.join(close)}?)" if close else ""))
     raise ConfigError(f"unknown parameter{'s' if len(unknown) > 1 else ''} {', '.join(hints)} for {setting}: "
                       f"its parameters are {', '.join(sorted(known))}")
+
+
+NOTEBOOK_NAMES = {"In", "Out", "exit", "quit", "get_ipython", "open"}
+
+
+def notebook_parameters(namespace: dict) -> dict:
+    """The parameters a notebook holds: every plain value its parameters cell (and papermill's
+    injected cell) defined, so that a misspelt `-p` name reaches the config and stops the run
+    instead of being dropped. Modules, functions and IPython's own names are left out."""
+    return {name: value for name, value in namespace.items()
+            if not name.startswith("_") and name not in NOTEBOOK_NAMES and not isinstance(value, ModuleType)
+            and not callable(value)}

@@ -43,12 +43,13 @@ def normalised_performance(norm: pd.DataFrame, level: str, difficulty, level_lab
     tasks = list(dict.fromkeys(norm["task"]))
     methods = sorted(norm["method"].unique())
     families = [(f, m) for f in ("unstructured", "N:M") if f in set(norm["family"]) for m in methods]
-    fig, axes = subplots(len(families), len(tasks), figsize=(4.2 * len(tasks), 3.4 * len(families)),
+    # a row per task and a column per pattern family (and method): wide panels that fit a page
+    fig, axes = subplots(len(tasks), len(families), figsize=(max(7.5, 4.0 * len(families)), 3.3 * len(tasks)),
                          squeeze=False, sharey=True)
     levels = sorted(norm[level].unique(), key=difficulty)
     colours = plt.cm.viridis_r(np.linspace(0.15, 0.95, max(len(levels), 2)))
-    for r, (family, method) in enumerate(families):
-        for c, task in enumerate(tasks):
+    for c, (family, method) in enumerate(families):
+        for r, task in enumerate(tasks):
             ax = axes[r, c]
             panel = norm[(norm["task"] == task) & (norm["family"] == family) & (norm["method"] == method)]
             for colour, value in zip(colours, levels):

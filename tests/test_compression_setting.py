@@ -87,25 +87,53 @@ def test_tiny_sweep_runs_every_family(tmp_path):
     assert (norm[norm["pattern"] == "dense"]["compression_ratio"] == 1).all()
 
 
-def _rhos(prune, quant, svd=None, n=4, noise=0.05):
+def _within(prune, quant, svd=None, n=4, noise=0.05, knobs=("options",), quantizer="gptq"):
+    """Within-level Spearman rows: per knob, level and seed, one per method."""
     rng = np.random.default_rng(0)
     rows = []
-    for seed in range(n):
-        for method, rho in (("magnitude", prune), ("gptq", quant), ("svd", svd)):
-            if rho is not None:
-                rows.append({"task": "t", "seed": seed, "method": method, "rho": rho + rng.normal(0, noise)})
+    for knob in knobs:
+        for level in (2, 4):
+            for seed in range(n):
+                for method, rho in (("magnitude", prune), (quantizer, quant), ("svd", svd)):
+                    if rho is not None:
+                        rows.append({"knob": knob, "task": "t", "level": level, "seed": seed, "method": method,
+                                     "spearman": rho + rng.normal(0, noise)})
     return pd.DataFrame(rows)
 
 
-def test_c3_verdicts():
-    assert claims.c3_quantization(_rhos(0.9, -0.2, 0.8))["verdict"] == "holds"
-    assert claims.c3_quantization(_rhos(0.9, 0.9, noise=0.01))["verdict"] == "inconclusive"
-    assert claims.c3_quantization(_rhos(0.9, 0.9, 0.0, noise=0.01))["svd_verdict"] == "fails"  # SVD not closer
-    failed = claims.c3_quantization(_rhos(0.5, 0.9, 0.5))
-    assert failed["quant_verdict"] == "fails" and failed["verdict"] == "fails"
-    assert claims.c3_quantization(_rhos(-0.5, 0.9, 0.5))["verdict"] == "inconclusive"  # pruning lacks the pattern
-    assert claims.c3_quantization(_rhos(0.9, -0.2, 0.8, n=1))["verdict"] == "inconclusive"
-    assert claims.c3_quantization(_rhos(0.9, None))["verdict"] == "inconclusive"
+def part(result, name, quantizer="gptq", knob="options"):
+    parts = result["parts"]
+    return parts[(parts["part"] == name) & (parts["quantizer"] == quantizer) & (parts["knob"] == knob)].iloc[0]
+
+
+def test_c3_verdicts_by_the_papers_within_level_statistic():
+    held = claims.c3_quantization(_within(0.98, 0.5, 0.95))
+    assert held["verdict"] == "holds" and part(held, "pruning > quantizer")["verdict"] == "holds"
+    assert part(held, "SVD closer to pruning")["verdict"] == "holds"
+    assert claims.c3_quantization(_within(0.9, 0.9, noise=0.01))["verdict"] == "inconclusive"
+    svd_far = claims.c3_quantization(_within(0.9, 0.5, 0.0, noise=0.01))
+    assert part(svd_far, "SVD closer to pruning")["verdict"] == "fails" and svd_far["verdict"] == "fails"
+    assert claims.c3_quantization(_within(0.5, 0.95))["verdict"] == "fails"
+    one = _within(0.98, 0.5, n=1).query("level == 2")  # one pair: no interval
+    assert claims.c3_quantization(one)["verdict"] == "inconclusive"
+    assert claims.c3_quantization(_within(0.98, None))["verdict"] == "inconclusive"
+
+
+def test_c3_judges_each_knob_and_quantizer_apart():
+    rows = pd.concat([_within(0.98, 0.5, knobs=("options",)), _within(0.98, 0.99, knobs=("context",), noise=0.005),
+                      _within(0.98, 0.4, quantizer="rtn", knobs=("options", "context"))])
+    rows = rows.drop_duplicates(["knob", "task", "level", "seed", "method"])
+    result = claims.c3_quantization(rows)
+    assert part(result, "pruning > quantizer", "gptq", "options")["verdict"] == "holds"
+    assert part(result, "pruning > quantizer", "gptq", "context")["verdict"] != "holds"
+    assert part(result, "pruning > quantizer", "rtn", "context")["verdict"] == "holds"
+    assert result["verdict"] != "holds"
+
+
+def test_rule_texts_name_what_their_code_computes():
+    assert "within each difficulty level" in claims.C3_RULE and "quantizer apart" in claims.C3_RULE
+    assert "keep" in claims.C2_RULE and "regrow" in claims.C2_RULE
+    assert "near zero" in claims.C5_RULE and "dense solution's" in claims.C5_RULE
 
 
 def test_c4_verdicts():

@@ -129,11 +129,11 @@ def test_notebook_parameters_are_the_settings_and_reach_the_config(name):
     assert set(declared) <= set(parameters(name)), set(declared) - set(parameters(name))
     source = json.loads((ROOT / "notebooks" / f"{name}.ipynb").read_text())["cells"]
     code = "".join("".join(c["source"]) for c in source if c["cell_type"] == "code")
-    assert f'jdlib.load_config("{name}", **jdlib.book.parameters(globals()))' in code
+    assert f'jdlib.load_config("{name}", **jdlib.config.notebook_parameters(globals()))' in code
 
 
 def test_parameters_of_a_namespace_leave_out_modules_functions_and_ipython():
-    from jdlib.book import parameters as of
+    from jdlib.config import notebook_parameters as of
 
     namespace = {"params": "ci", "sparsty": 0.3, "jdlib": jdlib, "glue": print, "In": [], "_": 1, "tasks": None}
     assert of(namespace) == {"params": "ci", "sparsty": 0.3, "tasks": None}

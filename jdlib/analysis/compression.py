@@ -8,7 +8,7 @@ import pandas as pd
 
 from ..compress import METHODS
 from ..settings.compression import KNOBS, RATIO
-from .stats import difficulty_trend, normalise, trend_table
+from .stats import difficulty_trend, normalise, spearman, trend_table
 
 LOG_RATIO = "log2_ratio"
 FAMILIES = ("pruning", "quantization", "low rank")
@@ -34,11 +34,16 @@ def normalised(results: pd.DataFrame, knob: str) -> pd.DataFrame:
     return norm
 
 
-def seed_trends(norm: pd.DataFrame, level: str, difficulty, x: str = LOG_RATIO) -> pd.DataFrame:
-    """stats.difficulty_trend's rho (difficulty vs Theil-Sen slope) seed by seed: the paired units
-    of the C3 comparison."""
-    parts = [difficulty_trend(g, level, difficulty, x=x).assign(seed=s) for s, g in norm.groupby("seed")]
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+def within_level(norm: pd.DataFrame, level: str) -> pd.DataFrame:
+    """The paper's C3 statistic seed by seed: per task, method, level and seed, the Spearman correlation
+    between compression strength (LOG_RATIO) and the drop over the unstructured curve (the dense model
+    at ratio 1 included)."""
+    rows = []
+    curves = norm[norm["family"] != "N:M"]
+    for (task, method, value, seed), g in curves.groupby(["task", "method", level, "seed"], sort=True):
+        rho = spearman(g[LOG_RATIO], g["drop"])[0]
+        rows.append({"task": task, "method": method, "level": value, "seed": seed, "spearman": rho})
+    return pd.DataFrame(rows, columns=["task", "method", "level", "seed", "spearman"])
 
 
 def spearman_wide(table: pd.DataFrame, level: str) -> pd.DataFrame:
@@ -57,17 +62,18 @@ def axis_table(results: pd.DataFrame) -> pd.DataFrame:
 
 def analyse(results: pd.DataFrame, knobs, n_boot: int = 1000) -> dict:
     """Per knob: the normalised rows, the per-level trend table (Spearman and Theil-Sen against
-    LOG_RATIO), the difficulty trend (with its bootstrap CI over seeds) and the seed-by-seed rhos
-    (`knob` added to each); and all knobs' trends and rhos stacked."""
+    LOG_RATIO), the difficulty trend (with its bootstrap CI over seeds) and the within-level
+    Spearman correlations seed by seed (C3's statistic; `knob` added to each); and all knobs'
+    trends, tables and within-level correlations stacked."""
     out = {}
     for knob in knobs:
         difficulty = KNOBS[knob].ORDER
         norm = normalised(results, knob)
         out[knob] = {"norm": norm, "table": trend_table(norm, knob, x=LOG_RATIO),
                      "trend": difficulty_trend(norm, knob, difficulty, x=LOG_RATIO, n_boot=n_boot).assign(knob=knob),
-                     "rhos": seed_trends(norm, knob, difficulty).assign(knob=knob)}
+                     "within": within_level(norm, knob).assign(knob=knob)}
     out["trend"] = pd.concat([out[k]["trend"] for k in knobs], ignore_index=True)
-    out["rhos"] = pd.concat([out[k]["rhos"] for k in knobs], ignore_index=True)
+    out["within"] = pd.concat([out[k]["within"] for k in knobs], ignore_index=True)
     out["table"] = pd.concat([out[k]["table"].assign(knob=k) for k in knobs], ignore_index=True)
     return out
 

@@ -45,7 +45,7 @@ def _theil_sen(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
     return float(slope), float(low), float(high)
 
 
-def _spearman(x, y) -> tuple[float, float]:
+def spearman(x, y) -> tuple[float, float]:
     if len(np.unique(x)) < 2 or len(np.unique(y)) < 2:
         return np.nan, np.nan
     result = sps.spearmanr(x, y)
@@ -59,7 +59,7 @@ def trend_table(norm: pd.DataFrame, level: str, x: str = "sparsity") -> pd.DataF
     """
     rows = []
     for keys, g in norm.groupby(["task", "family", "method", "transfer", level], sort=True):
-        rho, p = _spearman(g[x], g["drop"])
+        rho, p = spearman(g[x], g["drop"])
         slope, low, high = _theil_sen(g[x].to_numpy(float), g["drop"].to_numpy(float))
         per_seed = [_theil_sen(s[x].to_numpy(float), s["drop"].to_numpy(float))[0] for _, s in g.groupby("seed")]
         rows.append(dict(zip(["task", "family", "method", "transfer", level], keys), spearman=rho, spearman_p=p,
@@ -73,7 +73,7 @@ def _slope_difficulty_rho(g: pd.DataFrame, level: str, difficulty, x: str) -> fl
     levels = sorted(g[level].unique())
     slopes = [_theil_sen(g[g[level] == v][x].to_numpy(float), g[g[level] == v]["drop"].to_numpy(float))[0]
               for v in levels]
-    return _spearman([difficulty(v) for v in levels], slopes)[0]
+    return spearman([difficulty(v) for v in levels], slopes)[0]
 
 
 def _bootstrap(seeds, n_boot: int, rng: np.random.Generator, statistic) -> np.ndarray:

@@ -121,7 +121,7 @@ def all_claims(params: str = "quick", store: str | None = None, compute: bool = 
         c2 = not_run("C2", "true_gem")
     else:
         c2_within = claims.c2_irreversibility(gem.within, "fraction", SETTINGS["setting1"].order)
-        c2_across = claims.c2_irreversibility(gem.across, "gap", SETTINGS["setting5"].order)
+        c2_across = claims.c2_irreversibility(gem.across, "gap", SETTINGS["setting5"].order, across_tasks=True)
         c2 = {"verdict": claims.combine([c2_within["verdict"], c2_across["verdict"]]),
               "sentence": f"Within a task: {c2_within['sentence']} Across tasks: {c2_across['sentence']}",
               "within": c2_within["verdict"], "across": c2_across["verdict"], "rule": c2_within["rule"]}
@@ -130,7 +130,7 @@ def all_claims(params: str = "quick", store: str | None = None, compute: bool = 
     if compressed is not None:
         analysis = compression.analyse(compressed, load("compression", params, store=store).knobs())
     c3 = not_run("C3", "compression") if analysis is None else \
-        claims.c3_quantization(analysis["rhos"], units=("knob", "task", "seed"))
+        claims.c3_quantization(analysis["within"])
     # C4 pools the C1 comparisons of every setting with the compression chapter's pruning rows.
     pooled = [t for t in (c1.get("table"), analysis["trend"] if analysis else None) if t is not None]
     c4 = claims.c4_patterns(pd.concat(pooled, ignore_index=True)) if pooled else not_run("C4", "settings' or compression")
@@ -177,7 +177,8 @@ def orders(params: str = "quick", store: str | None = None, compute: bool = Fals
 
 HEADLINE = {  # the estimate each claim's sentence leads with, and its interval
     "c2": ("within: dense - sparse_to_dense accuracy at the hardest level", "dense_vs_s2d"),
-    "c3": ("rho(pruning) - rho(quantization), paired by knob, task and seed", "quant"),
+    "c3": ("within-level Spearman(compression, drop): magnitude pruning minus each quantizer, mean over parts",
+           "quant"),
     "c5": ("barrier(hard) - barrier(easy), paired", "diff"),
 }
 

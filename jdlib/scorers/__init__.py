@@ -8,8 +8,8 @@ Each scorer is bound to the weights the model holds when it is made and remember
 has computed, so a sweep asks for each distinct text once per compressed model.
 """
 from .embedding import Embedder, choose, class_prototypes
-from .generation import Generator, answer_metrics, exact_match, f1_score, lenient_match, normalize_answer
+from .generation import Generator, answer_metrics, answer_outcomes, exact_match, f1_score, lenient_match, normalize_answer
 from .loglik import LoglikScorer
 
-__all__ = ["Embedder", "choose", "class_prototypes", "LoglikScorer", "Generator", "answer_metrics",
+__all__ = ["Embedder", "choose", "class_prototypes", "LoglikScorer", "Generator", "answer_metrics", "answer_outcomes",
            "exact_match", "f1_score", "lenient_match", "normalize_answer"]

@@ -35,13 +35,22 @@ def exact_match(prediction: str, answers: Sequence[str]) -> float:
 
 
 def lenient_match(prediction: str, answers: Sequence[str]) -> float:
-    pred = normalize_answer(prediction)
-    return float(any(gold and _contains(pred, gold) for gold in map(normalize_answer, answers)))
+    """The paper's lenient match (open_closed_book/trivia_vicuna.py): after its normalisation, the
+    prediction is in a gold answer or a gold answer is in the prediction. One difference: an empty
+    prediction matches nothing here, where the official `"" in gold` counts it correct."""
+    pred = lenient_normalize(prediction)
+    return float(bool(pred) and any(gold and (gold in pred or pred in gold) for gold in map(lenient_normalize, answers)))
 
 
-def _contains(text: str, phrase: str) -> bool:
-    """`phrase` occurs in `text` as whole words ("paris" is in "it is paris", not in "comparison")."""
-    return f" {phrase} " in f" {text} "
+LENIENT_PUNCTUATION = set(string.punctuation + "\u2018\u2019\u00b4`")
+
+
+def lenient_normalize(text: str) -> str:
+    """The official script's normalisation: underscores and punctuation become spaces (SQuAD's
+    deletes punctuation), lower case, articles dropped, whitespace collapsed."""
+    text = text.replace("_", " ").lower()
+    text = "".join(" " if ch in LENIENT_PUNCTUATION else ch for ch in text)
+    return " ".join(re.sub(r"\b(a|an|the)\b", " ", text).split())
 
 
 def f1_score(prediction: str, answers: Sequence[str]) -> float:
@@ -59,14 +68,19 @@ def f1_score(prediction: str, answers: Sequence[str]) -> float:
     return best
 
 
-def answer_metrics(predictions: Sequence[str], answers: Sequence[Sequence[str]]) -> dict[str, float]:
-    """Mean exact match (strict), lenient match and F1 over examples."""
+def answer_outcomes(predictions: Sequence[str], answers: Sequence[Sequence[str]]) -> dict[str, list[float]]:
+    """Per question: exact match (strict), lenient match and F1."""
     n = len(predictions)
     if n != len(answers) or n == 0:
         raise ValueError(f"{n} predictions for {len(answers)} answer lists")
-    return {"exact_match": sum(map(exact_match, predictions, answers)) / n,
-            "exact_match_lenient": sum(map(lenient_match, predictions, answers)) / n,
-            "f1": sum(map(f1_score, predictions, answers)) / n}
+    return {"exact_match": list(map(exact_match, predictions, answers)),
+            "exact_match_lenient": list(map(lenient_match, predictions, answers)),
+            "f1": list(map(f1_score, predictions, answers))}
+
+
+def answer_metrics(predictions: Sequence[str], answers: Sequence[Sequence[str]]) -> dict[str, float]:
+    """Mean exact match (strict), lenient match and F1 over examples."""
+    return {name: sum(values) / len(values) for name, values in answer_outcomes(predictions, answers).items()}
 
 
 ANSWER_METRICS = ("exact_match", "exact_match_lenient", "f1")

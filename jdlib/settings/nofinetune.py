@@ -29,7 +29,7 @@ from ..compress.calibrate import calibration_for
 from ..config import SweepConfig, param
 from ..data import Task, load_task
 from ..models import DECODER_TYPES, load_model, quiet, resolve_path, restore, snapshot
-from ..scorers import Embedder, Generator, LoglikScorer, answer_metrics
+from ..scorers import Embedder, Generator, LoglikScorer, answer_outcomes
 from ..scorers.embedding import choose_among
 from ..scorers.generation import ANSWER_METRICS
 from ..scorers.prompts import FORMATS, choice_item
@@ -204,7 +204,7 @@ class ScoringRunner:
 
     def choose(self, questions: Sequence[dict], demonstrations: Callable[[dict], Sequence[dict]] = lambda q: (),
                prefix: str = "") -> dict:
-        """Accuracy on multiple-choice questions (text, options, label).
+        """Accuracy on multiple-choice questions (text, options, label), and each question's outcome.
 
         An encoder picks the option closest to the question's embedding (demonstrations do not
         apply); a decoder the option of highest log-likelihood after the demonstrations.
@@ -212,21 +212,25 @@ class ScoringRunner:
         gold = [q["label"] for q in questions]
         if self.kind == "encoder":
             picks = choose_among(self.embedder(), [q["text"] for q in questions], [q["options"] for q in questions])
-            return {"accuracy": _mean(p == g for p, g in zip(picks, gold)), "n": len(questions)}
+            return outcome_metrics([float(p == g) for p, g in zip(picks, gold)])
         items = [choice_item(q, demonstrations(q), self.config.prompt_format, prefix) for q in questions]
         scores = self.loglik().choose(items)
-        return {"accuracy": scores[self.config.choice_score], "acc": scores["acc"], "acc_norm": scores["acc_norm"],
-                "n": len(questions)}
+        picks = scores["predictions" if self.config.choice_score == "acc" else "predictions_norm"]
+        return {**outcome_metrics([float(p == g) for p, g in zip(picks, gold)]), "acc": scores["acc"],
+                "acc_norm": scores["acc_norm"]}
 
     def answer(self, prompts: Sequence[str], answers: Sequence[Sequence[str]]) -> dict:
         """A decoder's greedy answers scored against the gold aliases; `accuracy` is `answer_metric`."""
-        metrics = answer_metrics(self.generator()(prompts), answers)
-        return {"accuracy": metrics[self.config.answer_metric], **metrics, "n": len(prompts)}
+        per_question = answer_outcomes(self.generator()(prompts), answers)
+        means = {name: sum(v) / len(v) for name, v in per_question.items()}
+        return {**means, **outcome_metrics(per_question[self.config.answer_metric])}
 
 
-def _mean(values) -> float:
-    values = list(values)
-    return sum(values) / len(values) if values else float("nan")
+def outcome_metrics(outcomes: Sequence[float]) -> dict:
+    """`accuracy` (the mean), `n` and the per-question `outcomes` the results store keeps beside the row."""
+    outcomes = [float(o) for o in outcomes]
+    return {"accuracy": sum(outcomes) / len(outcomes) if outcomes else float("nan"), "n": len(outcomes),
+            "outcomes": outcomes}
 
 
 def scoring_setting(name: str, title: str, config: type[NoFinetuneConfig], level: str, order: DifficultyOrder,

@@ -23,7 +23,7 @@ from ..data import Task
 from ..difficulty import answer_span, context_window
 from ..scorers.embedding import choose_among
 from ..scorers.prompts import answer_prompt
-from .nofinetune import NoFinetuneConfig, scoring_setting
+from .nofinetune import NoFinetuneConfig, outcome_metrics, scoring_setting
 from .spec import DifficultyOrder
 
 LEVEL = "context"
@@ -104,7 +104,7 @@ def score(runner, cell: dict) -> dict:
         gold.append(row.index(r["answer"]))
     queries = [f"{r['question']} context: {w}" if w else r["question"] for r, w in zip(asked, windows)]
     picks = choose_among(runner.embedder(), queries, options)
-    return {"accuracy": sum(p == g for p, g in zip(picks, gold)) / len(asked), "n": len(asked),
+    return {**outcome_metrics([float(p == g) for p, g in zip(picks, gold)]),
             "context_words": sum(len(w.split()) for w in windows) / len(windows)}
 
 

@@ -17,7 +17,7 @@ from ..config import param
 from ..data import load_task
 from ..difficulty import few_shot
 from ..scorers import choose, class_prototypes
-from .nofinetune import NoFinetuneConfig, scoring_setting
+from .nofinetune import NoFinetuneConfig, outcome_metrics, scoring_setting
 from .setting2 import questions
 from .spec import DifficultyOrder
 
@@ -48,8 +48,8 @@ def score(runner, cell: dict) -> dict:
         prototypes = class_prototypes(embed, task.labels,
                                       [[d["text"] for d in demos if d["label"] == c] for c in range(len(task.labels))])
         picks = choose(embed([q["text"] for q in asked]), prototypes)
-        correct = sum(p == q["label"] for p, q in zip(picks, asked))
-        return {"accuracy": correct / len(asked), "n": len(asked), "demonstrations": len(demos)}
+        return {**outcome_metrics([float(p == q["label"]) for p, q in zip(picks, asked)]),
+                "demonstrations": len(demos)}
     train = questions(task, "train")
     demos = {subject: few_shot([q for q in train if q.get("subject") == subject], k, seed, per_class=per_class)
              for subject in {q.get("subject") for q in asked}}

@@ -1,0 +1,116 @@
+"""A difficulty setting's chapter, analysed in one call: normalised performance, the per-level trend
+table, claim C1 by the paper's statistic, the declared and measured difficulty orders, and the
+chance-corrected check; then its figure and glue values for the book."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from .. import plots
+from ..settings import SETTINGS, Setting
+from . import stats
+from .sentences import level_label, setting_findings
+from .verdicts import c1_comparisons, chance_corrected, measured_order
+
+COLUMNS = ["task", "family", "method", "statistic", "estimate", "low", "high", "verdict", "gap", "gap_low",
+           "gap_high", "violations", "adjacent"]
+
+
+@dataclass
+class SettingChapter:
+    """What a setting's chapter shows, computed from its rows."""
+
+    setting: Setting
+    results: pd.DataFrame
+    norm: pd.DataFrame  # compressed / dense, per cell (stats.normalise)
+    table: pd.DataFrame  # per task, family, method and level: Spearman(drop, sparsity), Theil-Sen slope
+    comparisons: pd.DataFrame  # C1 per task, family and method (the paper's statistic, the gap, violations)
+    corrected: pd.DataFrame | None  # the same on chance-corrected performance, where a chance level exists
+    declared: list  # the levels, easiest first, as the paper orders them
+    measured: list  # ... as the dense model finds them
+
+    @property
+    def name(self) -> str:
+        return self.setting.name
+
+    def dense(self) -> pd.DataFrame:
+        """The dense model's accuracy per level (mean, spread, seeds), in the declared order."""
+        level = self.setting.level
+        dense = self.results[self.results["transfer"] == "dense"]
+        table = dense.groupby(["task", level])["accuracy"].agg(["mean", "std", "count"]).round(3).reset_index()
+        table["rank (paper)"] = table[level].map({v: i + 1 for i, v in enumerate(self.declared)})
+        table["rank (measured)"] = table[level].map({v: i + 1 for i, v in enumerate(self.measured)})
+        return table.sort_values(["task", "rank (paper)"]).reset_index(drop=True)
+
+    def verdict_table(self) -> pd.DataFrame:
+        """C1 per comparison, with the chance-corrected verdict beside it."""
+        table = self.comparisons.reindex(columns=[c for c in COLUMNS if c in self.comparisons]).copy()
+        if self.corrected is not None:
+            on = [c for c in ("task", "family", "method") if c in table]
+            table = table.merge(self.corrected[on + ["verdict"]].rename(columns={"verdict": "chance-corrected"}),
+                                on=on, how="left")
+        return table.round(3)
+
+    def figure(self) -> plt.Figure:
+        label = {"fraction": "fraction", "gap": "gap"}.get(self.setting.level, self.setting.level)
+        return plots.normalised_performance(self.norm, self.setting.level, self.setting.order, level_label=label,
+                                            across_tasks=self.setting.across_tasks)
+
+    def findings(self) -> dict[str, object]:
+        """Glue-ready values, named `<setting>_...`."""
+        prefix, level = self.name, self.setting.level
+        trend = self.comparisons.rename(columns={"estimate": "rho"})
+        out = setting_findings(prefix, self.norm, self.table, trend, level, self.setting.order)
+        verdicts = self.comparisons["verdict"].value_counts().to_dict()
+        statistic = "the rank correlation between difficulty and slope" if (self.comparisons["statistic"] == "rho").all() \
+            else "the slope at the hardest level minus that at the easiest"
+        out[f"{prefix}_verdicts"] = (
+            f"Across {len(self.comparisons)} task/pattern/method comparison{'s' if len(self.comparisons) != 1 else ''}, "
+            f"C1 ({statistic}, 95% interval) holds in {verdicts.get('holds', 0)}, fails in {verdicts.get('fails', 0)} "
+            f"and is inconclusive in {verdicts.get('inconclusive', 0)}.")
+        if "gap" in self.comparisons:
+            gaps = self.comparisons["verdict_gap"].value_counts().to_dict()
+            out[f"{prefix}_gap"] = float(np.nanmean(self.comparisons["gap"])) if len(self.comparisons) else float("nan")
+            out[f"{prefix}_gap_verdicts"] = (
+                f"Comparing the hardest level with the easiest, the drop is steeper at the hardest (95% interval of "
+                f"the slope difference above zero) in {gaps.get('holds', 0)}, shallower in {gaps.get('fails', 0)} and "
+                f"indistinguishable in {gaps.get('inconclusive', 0)}.")
+        out[f"{prefix}_declared_order"] = " < ".join(level_label(v) for v in self.declared)
+        out[f"{prefix}_measured_order"] = " < ".join(level_label(v) for v in self.measured)
+        out[f"{prefix}_orders_agree"] = ("agrees with the paper's order" if self.declared == self.measured else
+                                         "differs from the paper's order; the verdicts use the paper's")
+        out[f"{prefix}_paper_order"] = self.setting.order.paper
+        if self.corrected is not None:
+            same = (self.corrected.set_index(["task", "family", "method"])["verdict"]
+                    .reindex(self.comparisons.set_index(["task", "family", "method"]).index)
+                    == self.comparisons.set_index(["task", "family", "method"])["verdict"])
+            out[f"{prefix}_chance"] = (f"On chance-corrected performance, (acc - chance) / (dense - chance), "
+                                       f"{int(same.sum())} of {len(same)} verdicts stay the same.")
+        else:
+            out[f"{prefix}_chance"] = "This setting has no chance level to correct for (its score is not a choice)."
+        return out
+
+    def glue(self) -> None:
+        from myst_nb import glue
+
+        for key, value in self.findings().items():
+            glue(key, value, display=False)
+        glue(f"{self.name}_figure", self.figure(), display=False)
+
+
+def analyse(setting: str, results: pd.DataFrame) -> SettingChapter:
+    """A C1 setting's chapter from its rows (those `jdlib.sweep` returned)."""
+    spec = SETTINGS[setting]
+    norm = stats.normalise(results, spec.level)
+    table = stats.trend_table(norm, spec.level)
+    comparisons = c1_comparisons(setting, results)
+    corrected = None
+    if spec.chance is not None and not chance_corrected(setting, results).equals(results):
+        corrected = c1_comparisons(setting, chance_corrected(setting, results))
+    levels = results[spec.level].unique()
+    declared = [v.item() if isinstance(v, np.generic) else v for v in spec.order.easiest_first(levels)]
+    return SettingChapter(spec, results, norm, table, comparisons, corrected, declared,
+                          measured_order(setting, results))
