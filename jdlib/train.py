@@ -1,21 +1,33 @@
-"""Fine-tuning with a task head, under a transfer mode (the paper's recipe by default)."""
+"""Fine-tuning with a task head, under a transfer mode (the paper's recipe by default).
+
+A split is tokenised once into padded tensors (`Encoded`). On the CPU each batch is cut to its
+longest item, as a padding collator does. On a CUDA device a MiniLM-sized step at batch 32 is
+bound by kernel launches, not arithmetic, so there the data stays on the device, every batch has
+one shape (the split padded to its longest item; the last batch filled with ignored rows), and
+the whole step (forward under bf16 autocast, backward, the transfer mode's masking, fused AdamW)
+is captured once as a CUDA graph and replayed; losses stay on the device until the end.
+"""
 from __future__ import annotations
 
-import hashlib
 import math
 import random
+import warnings
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import datasets
 import numpy as np
 import torch
-from accelerate import Accelerator
-from torch.utils.data import DataLoader
 from tqdm import tqdm
-from transformers import DataCollatorWithPadding, get_linear_schedule_with_warmup
+from transformers import get_linear_schedule_with_warmup
 
 from .compress.masks import Masks
-from .models import LoadedModel, quiet
+from .models import LoadedModel
 from .transfer import Transfer
+
+IGNORE = -100  # the label a classification loss skips: fills the last fixed-shape batch
+PRECISIONS = ("fp32", "bf16")
 
 
 def seed_everything(seed: int) -> None:
@@ -24,28 +36,57 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def encode(loaded: LoadedModel, dataset: datasets.Dataset, max_length: int) -> datasets.Dataset:
-    """Tokenise the `text` (and `text_pair`, if any) column; keep `label`."""
+@dataclass
+class Encoded:
+    """A tokenised split: every model input padded to the split's longest item (a multiple of 8)."""
+
+    inputs: dict[str, torch.Tensor]  # [n, length] each: input_ids, attention_mask, ...
+    labels: torch.Tensor  # [n]
+    lengths: torch.Tensor  # [n] tokens of each item
+    left_padded: bool
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def length(self) -> int:
+        return next(iter(self.inputs.values())).shape[1]
+
+    def to(self, device: torch.device | str) -> Encoded:
+        return Encoded({k: v.to(device) for k, v in self.inputs.items()}, self.labels.to(device),
+                       self.lengths.to(device), self.left_padded)
+
+    def batch(self, index: torch.Tensor, trim: bool = False) -> dict[str, torch.Tensor]:
+        """The items at `index`; `trim` cuts the padding to the batch's longest item (CPU only: it reads a value)."""
+        columns = slice(None)
+        if trim:
+            longest = int(self.lengths[index].max())
+            columns = slice(self.length - longest, None) if self.left_padded else slice(None, longest)
+        return {**{k: v[index, columns] for k, v in self.inputs.items()}, "labels": self.labels[index]}
+
+
+_ENCODED: OrderedDict[str, Encoded] = OrderedDict()
+_ENCODED_KEEP = 8  # a sweep's cells reuse the same few splits (a task's validation, a fraction's subset)
+
+
+def encode(loaded: LoadedModel, dataset: datasets.Dataset, max_length: int) -> Encoded:
+    """Tokenise the `text` (and `text_pair`, if any) column, truncated to `max_length`; keep `label`."""
     tok = loaded.tokenizer
     pair = "text_pair" in dataset.column_names
-
-    def tokenize(batch):
-        return tok(batch["text"], batch["text_pair"] if pair else None, truncation=True, max_length=max_length)
-
-    # A fingerprint of our own: by default `map` hashes the closure, tokenizer included, with dill
-    # on every call, which took a third of a small fine-tuning cell's time (and 11x per LMC cell).
     ident = f"{dataset._fingerprint}|{type(tok).__name__}|{tok.name_or_path}|{len(tok)}|{max_length}|{pair}"
-    with quiet():
-        return dataset.map(tokenize, batched=True, remove_columns=[c for c in dataset.column_names if c != "label"],
-                           new_fingerprint=hashlib.sha256(ident.encode()).hexdigest()[:32])
-
-
-def batches(loaded: LoadedModel, dataset: datasets.Dataset, batch_size: int, max_length: int,
-            shuffle: bool = False, seed: int = 0) -> DataLoader:
-    """Batches padded to their longest item."""
-    generator = torch.Generator().manual_seed(seed)
-    return DataLoader(encode(loaded, dataset, max_length).with_format("torch"), batch_size=batch_size,
-                      shuffle=shuffle, generator=generator, collate_fn=DataCollatorWithPadding(loaded.tokenizer))
+    if ident in _ENCODED:
+        _ENCODED.move_to_end(ident)
+        return _ENCODED[ident]
+    columns = dataset[:]
+    enc = tok(columns["text"], columns["text_pair"] if pair else None, truncation=True, max_length=max_length,
+              padding="longest", pad_to_multiple_of=8, return_tensors="pt")
+    inputs = {k: v for k, v in enc.items() if k in tok.model_input_names}
+    encoded = Encoded(inputs, torch.tensor(columns["label"], dtype=torch.long), enc["attention_mask"].sum(1),
+                      tok.padding_side == "left")
+    _ENCODED[ident] = encoded
+    if len(_ENCODED) > _ENCODED_KEEP:
+        _ENCODED.popitem(last=False)
+    return encoded
 
 
 def init_head(loaded: LoadedModel, seed: int) -> None:
@@ -62,6 +103,20 @@ def init_head(loaded: LoadedModel, seed: int) -> None:
                     module.bias.zero_()
 
 
+def fill_last_batch(order: torch.Tensor, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """An epoch's item order as [steps, batch_size] indices, and which of them are real items.
+
+    The last batch is filled with items from the epoch's start (repeated, for a split smaller than a
+    batch), marked not real: their label is ignored, so its loss is the mean over its real items,
+    as the unfilled batch's would be.
+    """
+    n = len(order)
+    steps = math.ceil(n / batch_size)
+    index = order.repeat(math.ceil(steps * batch_size / n))[:steps * batch_size]
+    real = torch.arange(len(index)) < n
+    return index.view(steps, batch_size), real.view(steps, batch_size)
+
+
 def finetune(
     loaded: LoadedModel,
     train: datasets.Dataset,
@@ -75,32 +130,144 @@ def finetune(
     warmup_ratio: float = 0.06,
     weight_decay: float = 0.0,
     progress: bool = True,
+    *,
+    precision: str | None = None,
+    fixed_shape: bool | None = None,
+    cuda_graph: bool | None = None,
+    compile: bool = False,
 ) -> list[float]:
-    """Fine-tune `loaded.model` in place on `train` (AdamW, linear decay with warm-up); return losses."""
-    seed_everything(seed)
+    """Fine-tune `loaded.model` in place on `train` (AdamW, linear decay with warm-up); return the step losses.
+
+    Trains on the model's device, and the defaults follow it: on CUDA, bf16 autocast
+    (`precision="bf16"`; the weights and the optimizer state stay fp32), fixed-shape batches and
+    a CUDA graph of the step; on the CPU, fp32 and each batch cut to its longest item. `compile`
+    runs the model through `torch.compile` (CUDA only: a slow first call, faster steps after).
+    """
     model = loaded.model
+    device = next(model.parameters()).device
+    cuda = device.type == "cuda"
+    precision = precision or ("bf16" if cuda else "fp32")
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision={precision!r} is not valid: use one of {', '.join(PRECISIONS)}")
+    fixed_shape = cuda if fixed_shape is None else fixed_shape
+    cuda_graph = cuda if cuda_graph is None else cuda_graph
+    if cuda_graph and not (cuda and fixed_shape):
+        raise ValueError("cuda_graph=True needs the model on a CUDA device and fixed_shape=True")
+    if compile and not cuda:
+        raise ValueError("compile=True needs the model on a CUDA device")
+
+    seed_everything(seed)
     enforcer = Transfer(model, masks, transfer)
-    accelerator = Accelerator(cpu=not torch.cuda.is_available())
-    loader = batches(loaded, train, batch_size, max_length, shuffle=True, seed=seed)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-    total = epochs * len(loader)
+    data = encode(loaded, train, max_length).to(device)
+    generator = torch.Generator().manual_seed(seed)
+    total = epochs * math.ceil(len(data) / batch_size)
+    if cuda_graph:
+        # A tensor learning rate: the captured optimizer step reads the schedule's current value.
+        optimizer = torch.optim.AdamW(model.parameters(), lr=torch.tensor(lr, device=device),
+                                      weight_decay=weight_decay, fused=True, capturable=True)
+    else:
+        optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay,
+                                      **({"fused": True} if cuda else {}))
     scheduler = get_linear_schedule_with_warmup(optimizer, math.ceil(warmup_ratio * total), total)
-    model, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16", cache_enabled=False)
+    forward = torch.compile(model) if compile else model
+
+    def eager_step(batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        with autocast:
+            loss = forward(**batch).loss
+        loss.backward()
+        enforcer.before_step()
+        optimizer.step()
+        enforcer.after_step()
+        return loss.detach()
+
     model.train()
-    losses = []
+    graphed = None
+    if cuda_graph:
+        try:
+            graphed = GraphedStep(eager_step, data, batch_size, optimizer)
+        except RuntimeError as err:  # an op that cannot be captured: the same steps, launched one by one
+            warnings.warn(f"fine-tuning without a CUDA graph: capturing the step failed ({err})", stacklevel=2)
+    losses = torch.empty(total, device=device)
     bar = tqdm(total=total, desc=f"fine-tune ({transfer})", disable=not progress, leave=False)
+    done = 0
     for _ in range(epochs):
-        for batch in loader:
-            loss = model(**batch).loss
-            accelerator.backward(loss)
-            enforcer.before_step()
-            optimizer.step()
-            enforcer.after_step()
+        order = torch.randperm(len(data), generator=generator)
+        if fixed_shape:
+            index, real = (t.to(device) for t in fill_last_batch(order, batch_size))
+            batches = zip(index, real)
+        else:
+            batches = ((i, None) for i in order.split(batch_size))
+        for index, real in batches:
+            if graphed is not None:
+                loss = graphed(index, real)
+            else:
+                batch = data.batch(index, trim=not fixed_shape)
+                if real is not None:
+                    batch["labels"] = torch.where(real, batch["labels"], IGNORE)
+                loss = eager_step(batch)
+                optimizer.zero_grad()
+            losses[done].copy_(loss)
             scheduler.step()
-            optimizer.zero_grad()
-            losses.append(loss.item())
+            done += 1
             bar.update()
     bar.close()
+    optimizer.zero_grad(set_to_none=True)
     model.eval()
-    loaded.model = accelerator.unwrap_model(model)
-    return losses
+    return losses.tolist()
+
+
+class GraphedStep:
+    """One optimisation step captured as a CUDA graph; calling it with a batch's indices replays it.
+
+    The graph gathers the batch from the device-resident split itself. The warm-up that capture
+    needs runs at learning rate zero and the optimizer state is zeroed after it, so the first
+    real step starts from the weights and state it would start from without a graph.
+    """
+
+    def __init__(self, step: Callable[[dict[str, torch.Tensor]], torch.Tensor], data: Encoded, batch_size: int,
+                 optimizer: torch.optim.Optimizer):
+        device = data.labels.device
+        self.index = torch.zeros(batch_size, dtype=torch.long, device=device)
+        self.real = torch.ones(batch_size, dtype=torch.bool, device=device)
+        (self.group,) = optimizer.param_groups
+        self.lr = self.group["lr"]
+
+        def body() -> torch.Tensor:
+            batch = data.batch(self.index)
+            batch["labels"] = torch.where(self.real, batch["labels"], IGNORE)
+            return step(batch)
+
+        scheduled = self.lr.clone()
+        try:
+            self.lr.zero_()
+            side = torch.cuda.Stream()
+            side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(side):
+                for _ in range(2):
+                    optimizer.zero_grad(set_to_none=True)
+                    body()
+            torch.cuda.current_stream().wait_stream(side)
+            with torch.no_grad():
+                for state in optimizer.state.values():
+                    for value in state.values():
+                        value.zero_()
+            optimizer.zero_grad(set_to_none=True)
+            self.graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(self.graph, capture_error_mode="thread_local"):
+                self.loss = body()
+        except RuntimeError:
+            optimizer.zero_grad(set_to_none=True)
+            raise
+        finally:
+            self.lr.copy_(scheduled)
+
+    def __call__(self, index: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+        """Run the step on the items at `index` (`real` False for filler items); return its loss, on the device."""
+        self.index.copy_(index)
+        self.real.copy_(real)
+        if self.group["lr"] is not self.lr:  # a scheduler that replaced the tensor instead of filling it
+            self.lr.fill_(float(self.group["lr"]))
+            self.group["lr"] = self.lr
+        self.graph.replay()
+        return self.loss

@@ -1,0 +1,300 @@
+"""Fine-tuning throughput on a GPU: jdlib's `finetune` against a plain PyTorch loop, and a sweep's
+cells per hour on 1 and on N GPUs through the Dask executor `local-gpus`.
+
+Parts, each run in its own process (so one that fails or runs long costs only itself):
+
+- cell: one Setting 1 cell's fine-tune (the MiniLM classifier, a BIG-bench task, sparse transfer
+  at 50% magnitude sparsity, batch 32, length 128, 3 epochs, AdamW, linear decay with 6% warm-up),
+  timed end to end (tokenisation included) through jdlib and through a plain loop of the same
+  recipe: fp32, a padding collator, the same transfer-mode masking, `loss.item()` each step.
+- agreement: small Setting 1 grids through `jdlib.sweep` on the given device, rows written as
+  JSON; run it once on a GPU and once on a CPU and `report` compares them.
+- sweep: a Setting 1 grid through `executor="local-gpus"` on the first N GPUs; cells per hour.
+- report: merges the parts into one JSON with speedup_vs_plain_loop and scaling_efficiency.
+
+    python bench/finetune_throughput.py all --parts .gpu/parts --gpus 1 2     # on a GPU machine
+    python bench/finetune_throughput.py agreement --device cpu --parts .gpu/parts-cpu
+    python bench/finetune_throughput.py report --parts .gpu/parts .gpu/parts-cpu \\
+        --out bench/results/finetune_throughput_h200.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TASK = "bigbench/vitaminc_fact_verification"
+RECIPE = {"epochs": 3, "batch_size": 32, "lr": 1e-4, "max_length": 128, "seed": 41}
+GOALS = {"speedup_vs_plain_loop": 4.0, "scaling_efficiency": 0.85}
+# Setting 1's full grid on one task, thinned: every fraction, the dense baseline, two sparsities and one N:M.
+SWEEP = {"tasks": [TASK], "fractions": [0.1, 0.25, 0.5, 0.7, 1.0], "sparsities": [0.5, 0.9],
+         "pattern": ["unstructured", "2:8"], "max_train": 5000, "max_eval": 2000}
+SWEEP_SEEDS_PER_GPU = 2
+# Grids for the CPU/GPU agreement: the quick grid, and a small cell that learns (3 epochs of 1,000 examples).
+AGREEMENT = {"quick": ("quick", {}),
+             "learns": ("full", {"tasks": [TASK], "fractions": [1.0], "sparsities": [0.5], "pattern": ["unstructured"],
+                                 "seeds": [41, 42, 43], "max_train": 1000, "max_eval": 500})}
+
+
+def synchronize() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def plain_loop(loaded, train, masks, epochs: int, batch_size: int, lr: float, max_length: int, seed: int) -> list[float]:
+    """The baseline: the recipe as a plain loop (fp32, batches padded by a collator, one `.item()` a step)."""
+    import torch
+    from torch.utils.data import DataLoader
+    from transformers import DataCollatorWithPadding, get_linear_schedule_with_warmup
+
+    from jdlib.transfer import Transfer
+
+    torch.manual_seed(seed)
+    model, tok = loaded.model, loaded.tokenizer
+    device = next(model.parameters()).device
+    columns = train[:]
+    encoded = tok(columns["text"], columns.get("text_pair"), truncation=True, max_length=max_length)
+    items = [{**{k: v[i] for k, v in encoded.items()}, "labels": label} for i, label in enumerate(columns["label"])]
+    loader = DataLoader(items, batch_size=batch_size, shuffle=True, collate_fn=DataCollatorWithPadding(tok),
+                        generator=torch.Generator().manual_seed(seed))
+    enforcer = Transfer(model, masks, "sparse")
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
+    total = epochs * len(loader)
+    scheduler = get_linear_schedule_with_warmup(optimizer, math.ceil(0.06 * total), total)
+    model.train()
+    losses = []
+    for _ in range(epochs):
+        for batch in loader:
+            loss = model(**{k: v.to(device) for k, v in batch.items()}).loss
+            loss.backward()
+            enforcer.before_step()
+            optimizer.step()
+            enforcer.after_step()
+            scheduler.step()
+            optimizer.zero_grad()
+            losses.append(loss.item())
+    model.eval()
+    return losses
+
+
+def part_cell(args: argparse.Namespace) -> dict:
+    """Time one cell's fine-tune: the plain loop, then jdlib's variants (each twice: a cold and a warm call)."""
+    import torch
+
+    from jdlib import train as jdtrain
+    from jdlib.compress import prune
+    from jdlib.data import load_task
+    from jdlib.evaluate import evaluate
+    from jdlib.models import load_model, restore, snapshot
+    from jdlib.results import device_name
+
+    task = load_task(args.task).cap(args.max_train, args.max_eval)
+    loaded = load_model("minilm", head="classification", num_labels=task.num_labels, device=args.device)
+    pretrained = snapshot(loaded.model)
+    masks, _ = prune(loaded.model, method="magnitude", sparsity=0.5, scope="global")
+    compressed = snapshot(loaded.model)
+    train = task.train
+    examples = RECIPE["epochs"] * len(train)
+
+    def run(label: str, fn) -> dict:
+        restore(loaded.model, compressed)
+        jdtrain.init_head(loaded, RECIPE["seed"])
+        jdtrain._ENCODED.clear()  # every run tokenises, as a cell with a new subset does
+        synchronize()
+        start = time.perf_counter()
+        losses = fn()
+        synchronize()
+        seconds = time.perf_counter() - start
+        metrics = evaluate(loaded, task.validation, max_length=RECIPE["max_length"])
+        pruned_zero = all(bool((p[~masks.keep[n]] == 0).all()) for n, p in loaded.model.named_parameters()
+                          if n in masks.keep)
+        row = {"seconds": round(seconds, 3), "examples_per_s": round(examples / seconds, 1),
+               "final_loss": round(losses[-1], 4), "accuracy": metrics["accuracy"], "pruned_weights_zero": pruned_zero}
+        print(f"{label:<28} {seconds:8.2f} s {row['examples_per_s']:>10.0f} examples/s  "
+              f"accuracy {metrics['accuracy']:.4f}  pruned zero {pruned_zero}", flush=True)
+        return row
+
+    def jdlib_run(**kwargs):
+        return lambda: jdtrain.finetune(loaded, train, "sparse", masks, progress=False, **RECIPE, **kwargs)
+
+    out = {"task": args.task, "train_examples": len(train), "eval_examples": len(task.validation),
+           "examples_per_run": examples, "recipe": RECIPE, "device": device_name(),
+           "torch": torch.__version__}
+    out["plain_fp32"] = run("plain loop (fp32)", lambda: plain_loop(loaded, train, masks, **RECIPE))
+    variants = {"jdlib": {}, "jdlib_no_graph": {"cuda_graph": False}, "jdlib_fp32": {"precision": "fp32"}}
+    if args.compile:
+        variants["jdlib_compile"] = {"compile": True}
+    for name, kwargs in variants.items():
+        out[name] = {"cold": run(f"{name} (cold)", jdlib_run(**kwargs)), "warm": run(f"{name} (warm)", jdlib_run(**kwargs))}
+    restore(loaded.model, pretrained)
+    return out
+
+
+def sweep_config(setting_params: str, overrides: dict, store: Path, executor: str, device: str | None):
+    from jdlib.settings import load
+
+    return load("setting1", setting_params, store=str(store), executor=executor, device=device, **overrides)
+
+
+def part_agreement(args: argparse.Namespace) -> dict:
+    """Run the agreement grids on `args.device`; return their rows (config and metrics)."""
+    from jdlib.results import ResultsStore, device_name
+    from jdlib.sweep import sweep
+
+    out = {"device": device_name() if args.device != "cpu" else f"cpu ({os.cpu_count()} cores)", "grids": {}}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, (params, overrides) in AGREEMENT.items():
+            store = Path(tmp) / f"{name}.sqlite"
+            start = time.perf_counter()
+            sweep(sweep_config(params, overrides, store, "local", args.device), progress=False)
+            frame = ResultsStore(store).frame()
+            keep = ["fraction", "transfer", "method", "pattern", "sparsity", "seed", "accuracy", "loss"]
+            out["grids"][name] = {"seconds": round(time.perf_counter() - start, 1),
+                                  "rows": frame[keep].to_dict(orient="records")}
+            print(f"agreement grid {name}: {len(frame)} cells in {out['grids'][name]['seconds']} s", flush=True)
+    return out
+
+
+def part_sweep(args: argparse.Namespace) -> dict:
+    """A thinned Setting 1 grid through executor local-gpus on the visible GPUs; cells per hour."""
+    import torch
+
+    from jdlib.results import ResultsStore
+    from jdlib.sweep import sweep
+
+    gpus = torch.cuda.device_count()
+    seeds = list(range(41, 41 + SWEEP_SEEDS_PER_GPU * gpus))
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Path(tmp) / "sweep.sqlite"
+        config = sweep_config("full", {**SWEEP, "seeds": seeds}, store, "local-gpus", None)
+        start = time.perf_counter()
+        sweep(config, progress=False)
+        seconds = time.perf_counter() - start
+        frame = ResultsStore(store).frame()
+    cells = len(frame)
+    busy = frame["wall_time_s"].sum()
+    out = {"gpus": gpus, "cells": cells, "seconds": round(seconds, 1), "cells_per_hour": round(cells / seconds * 3600),
+           "cell_seconds_median": round(float(frame["wall_time_s"].median()), 3),
+           "cell_seconds_sum": round(float(busy), 1), "busy_fraction": round(float(busy) / (gpus * seconds), 3),
+           "grid": {**SWEEP, "seeds": seeds}}
+    print(f"sweep on {gpus} GPU(s): {cells} cells in {seconds:.1f} s = {out['cells_per_hour']} cells/hour "
+          f"(median cell {out['cell_seconds_median']} s)", flush=True)
+    return out
+
+
+def run_part(part: str, args: argparse.Namespace, extra: list[str], env: dict | None = None, name: str | None = None):
+    """Run one part in a fresh process with a time limit; its JSON lands in the parts folder."""
+    name = name or part
+    command = [sys.executable, __file__, part, "--parts", str(args.parts[0]), "--name", name, *extra]
+    print(f"== {name}: {' '.join(command[2:])}", flush=True)
+    try:
+        subprocess.run(command, env={**os.environ, **(env or {})}, timeout=args.timeout, check=True)
+    except (subprocess.TimeoutExpired, subprocess.CalledProcessError) as err:
+        print(f"== {name} did not finish: {err}", flush=True)
+
+
+def part_all(args: argparse.Namespace) -> None:
+    import torch
+
+    available = torch.cuda.device_count()
+    run_part("cell", args, ["--task", args.task, "--device", "cuda"] + (["--compile"] if args.compile else []))
+    run_part("agreement", args, ["--device", "cuda"], name="agreement-cuda")
+    for n in args.gpus:
+        if n <= available:
+            run_part("sweep", args, [], env={"CUDA_VISIBLE_DEVICES": ",".join(map(str, range(n)))}, name=f"sweep-{n}")
+
+
+def agreement_summary(gpu: dict, cpu: dict) -> dict:
+    """Per grid and compression: mean accuracy over seeds on each device, the difference, and the seed spread."""
+    summary = {}
+    for name in gpu["grids"]:
+        if name not in cpu.get("grids", {}):
+            continue
+        groups: dict[str, dict[str, list[float]]] = {}
+        for device, part in (("gpu", gpu), ("cpu", cpu)):
+            for row in part["grids"][name]["rows"]:
+                level = f"fraction {row['fraction']}, {row['transfer']} {row['pattern']} {row['sparsity']}"
+                groups.setdefault(level, {"gpu": [], "cpu": []})[device].append(row["accuracy"])
+        rows = {}
+        for level, acc in sorted(groups.items()):
+            spread = statistics.stdev(acc["cpu"]) if len(acc["cpu"]) > 1 else float("nan")
+            diff = statistics.mean(acc["gpu"]) - statistics.mean(acc["cpu"])
+            rows[level] = {"gpu_mean": round(statistics.mean(acc["gpu"]), 4), "cpu_mean": round(statistics.mean(acc["cpu"]), 4),
+                           "gpu": acc["gpu"], "cpu": acc["cpu"], "gpu_minus_cpu": round(diff, 4),
+                           "cpu_seed_std": round(spread, 4)}
+        summary[name] = rows
+    return summary
+
+
+def part_report(args: argparse.Namespace) -> dict:
+    parts = {}
+    for folder in args.parts:
+        for path in sorted(Path(folder).glob("*.json")):
+            parts[path.stem] = json.loads(path.read_text())
+    cell = parts.get("cell", {})
+    out = {"speedup_vs_plain_loop": None, "scaling_efficiency": None, "gpus": None, "device": cell.get("device"),
+           "goals": GOALS, "git_commit": os.environ.get("JDLIB_GIT_COMMIT")}
+    if "plain_fp32" in cell and "jdlib" in cell:
+        plain = cell["plain_fp32"]["examples_per_s"]
+        out["speedup_vs_plain_loop"] = round(cell["jdlib"]["warm"]["examples_per_s"] / plain, 2)
+        out["speedup_by_variant"] = {name: {run: round(cell[name][run]["examples_per_s"] / plain, 2)
+                                            for run in ("cold", "warm")}
+                                     for name in cell if name.startswith("jdlib")}
+    sweeps = {p["gpus"]: p for name, p in parts.items() if name.startswith("sweep")}
+    if sweeps:
+        most = max(sweeps)
+        out["gpus"] = most
+        if 1 in sweeps and most > 1:
+            out["scaling_efficiency"] = round(sweeps[most]["cells_per_hour"] / (most * sweeps[1]["cells_per_hour"]), 3)
+    out["cell"] = cell
+    out["sweeps"] = {str(n): p for n, p in sorted(sweeps.items())}
+    if "agreement-cuda" in parts and "agreement-cpu" in parts:
+        out["agreement"] = {"gpu_device": parts["agreement-cuda"]["device"], "cpu_device": parts["agreement-cpu"]["device"],
+                            "grids": agreement_summary(parts["agreement-cuda"], parts["agreement-cpu"])}
+    if args.out:
+        Path(args.out).write_text(json.dumps(out, indent=1) + "\n")
+    print(json.dumps({k: out[k] for k in ("speedup_vs_plain_loop", "scaling_efficiency", "gpus", "device")}))
+    return out
+
+
+PARTS = {"cell": part_cell, "agreement": part_agreement, "sweep": part_sweep}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("part", choices=[*PARTS, "all", "report"])
+    p.add_argument("--parts", nargs="+", type=Path, default=[Path(tempfile.gettempdir()) / "finetune_throughput"],
+                   help="folder(s) of the parts' JSON (report reads them all; the others write to the first)")
+    p.add_argument("--name", help="the part's JSON file name (default: the part)")
+    p.add_argument("--task", default=TASK)
+    p.add_argument("--device", default="cuda", help="cell and agreement: the torch device")
+    p.add_argument("--max-train", type=int, default=SWEEP["max_train"], help="cell: training examples")
+    p.add_argument("--max-eval", type=int, default=SWEEP["max_eval"], help="cell: evaluation examples")
+    p.add_argument("--compile", action="store_true", help="cell: also time finetune(compile=True)")
+    p.add_argument("--gpus", nargs="+", type=int, default=[1, 2], help="all: the GPU counts to sweep on")
+    p.add_argument("--timeout", type=float, default=300, help="all: seconds each part may run")
+    p.add_argument("--out", help="report: the JSON to write")
+    args = p.parse_args()
+    if args.part == "all":
+        part_all(args)
+        part_report(args)
+    elif args.part == "report":
+        part_report(args)
+    else:
+        args.parts[0].mkdir(parents=True, exist_ok=True)
+        result = PARTS[args.part](args)
+        (args.parts[0] / f"{args.name or args.part}.json").write_text(json.dumps(result, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
