@@ -20,7 +20,6 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from .compress import CALIBRATED, PRUNE_METHODS
@@ -253,13 +252,20 @@ def unknown_parameters(names, known, setting: str) -> None:
                       f"its parameters are {', '.join(sorted(known))}")
 
 
-NOTEBOOK_NAMES = {"In", "Out", "exit", "quit", "get_ipython", "open"}
+PLAIN = (type(None), bool, int, float, str)
 
 
 def notebook_parameters(namespace: dict) -> dict:
-    """The parameters a notebook holds: every plain value its parameters cell (and papermill's
-    injected cell) defined, so that a misspelt `-p` name reaches the config and stops the run
-    instead of being dropped. Modules, functions and IPython's own names are left out."""
+    """The parameters a notebook holds: every plain value (None, a number, a text, a list of them)
+    its parameters cell and papermill's injected cell defined, so that a misspelt `-p` name reaches
+    the config and stops the run instead of being dropped. Modules, functions, IPython's own names
+    and what the notebook computed (a config, a table) are left out, so a cell run twice in
+    JupyterLab loads the same config."""
+    def plain(value) -> bool:
+        return isinstance(value, PLAIN) or (isinstance(value, (list, tuple)) and all(isinstance(v, PLAIN) for v in value))
+
     return {name: value for name, value in namespace.items()
-            if not name.startswith("_") and name not in NOTEBOOK_NAMES and not isinstance(value, ModuleType)
-            and not callable(value)}
+            if not name.startswith("_") and name not in IPYTHON_NAMES and plain(value)}
+
+
+IPYTHON_NAMES = {"In", "Out"}  # IPython's input and output history (lists of texts)

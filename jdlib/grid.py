@@ -41,6 +41,11 @@ class NotInStore(LookupError):
     """A grid with cells missing from the store, met inside `stored_only()`."""
 
 
+def reading_only() -> bool:
+    """Whether the sweeps run now compute nothing (inside `stored_only()`)."""
+    return _STORED_ONLY.get()
+
+
 @contextmanager
 def stored_only() -> Iterator[None]:
     """Inside this block sweeps compute nothing: a grid with a cell missing from the store raises

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .config import ConfigError, SweepConfig
-from .grid import run_grid
+from .grid import reading_only, run_grid
 from .models import check_model
 from .results import ResultsStore, check_store
 from .settings import get
@@ -15,13 +15,14 @@ def check(config: SweepConfig) -> None:
     """What can be checked before the store is opened or a model loaded: the model, the levels
     against the tasks' data, the store's path."""
     setting = get(config.setting)
-    try:
-        check_model(config.model)
-    except ValueError as err:
-        raise ConfigError(str(err)) from None
-    if setting.check_data:
-        setting.check_data(config)
-    check_store(config.store_path)
+    if not reading_only():  # reading stored rows needs neither the model nor the data
+        try:
+            check_model(config.model)
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
+        if setting.check_data:
+            setting.check_data(config)
+    check_store(config.store_path, write=not reading_only())
 
 
 def sweep(config: SweepConfig, progress: bool = True) -> Any:

@@ -55,6 +55,7 @@ def test_two_levels_or_one_seed_is_never_a_verdict():
     assert two_levels["verdict"].item() == "inconclusive"
     assert one_seed["verdict"].item() == "inconclusive"
     assert verdict(-0.1, 0.5) == "inconclusive" and verdict(0.1, 0.5) == "holds" and verdict(-0.5, -0.1) == "fails"
+    assert verdict(0.5, 0.5) == "inconclusive" and verdict(-0.5, -0.5) == "inconclusive"  # no width, no verdict
 
 
 def test_seeds_that_repeat_one_run_give_no_interval_and_no_verdict():

@@ -135,8 +135,9 @@ def test_notebook_parameters_are_the_settings_and_reach_the_config(name):
 def test_parameters_of_a_namespace_leave_out_modules_functions_and_ipython():
     from jdlib.config import notebook_parameters as of
 
-    namespace = {"params": "ci", "sparsty": 0.3, "jdlib": jdlib, "glue": print, "In": [], "_": 1, "tasks": None}
-    assert of(namespace) == {"params": "ci", "sparsty": 0.3, "tasks": None}
+    namespace = {"params": "ci", "sparsty": 0.3, "jdlib": jdlib, "glue": print, "In": [""], "_": 1, "tasks": None,
+                 "seeds": [41, 42], "config": load("setting2", "ci"), "results": {"a": 1}}
+    assert of(namespace) == {"params": "ci", "sparsty": 0.3, "tasks": None, "seeds": [41, 42]}
 
 
 def test_fields_that_cannot_change_a_result_are_out_of_the_key():

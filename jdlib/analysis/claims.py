@@ -16,6 +16,8 @@ one over seeds alone would be. Read a verdict from few seeds as provisional.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 import pandas as pd
 from scipy import stats as sps
@@ -24,6 +26,48 @@ from ..compress import LOW_RANK_METHODS, PRUNE_METHODS, QUANT_METHODS
 from .stats import verdict
 
 CI_METHODS = ("t", "bootstrap")
+
+
+@dataclass
+class ClaimResult:
+    """A verdict on one claim and what it rests on: the headline statistic with its interval, the
+    scalars behind the sentence (`numbers`, glued into the book) and the tables."""
+
+    claim: str
+    verdict: str
+    rule: str
+    sentence: str
+    statistic: str = ""
+    estimate: float = np.nan
+    low: float = np.nan
+    high: float = np.nan
+    resamples: int | None = None  # the paired units the interval rests on
+    numbers: dict[str, object] = field(default_factory=dict)
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+    @classmethod
+    def from_parts(cls, claim: str, parts: dict, statistic: str = "", headline: str | None = None,
+                   resamples: str | None = None) -> "ClaimResult":
+        """Sort a claim function's results: tables apart, scalars into `numbers`; `headline` names the
+        `<headline>_mean/_low/_high` entries that give the estimate and its interval."""
+        tables = {k: v for k, v in parts.items() if isinstance(v, pd.DataFrame)}
+        numbers = {k: v for k, v in parts.items() if k not in tables and k not in ("verdict", "rule", "sentence")}
+        estimate = low = high = np.nan
+        if headline:
+            estimate, low, high = (float(parts.get(f"{headline}_{p}", np.nan)) for p in ("mean", "low", "high"))
+        return cls(claim, parts["verdict"], parts.get("rule", ""), parts["sentence"], statistic, estimate, low, high,
+                   int(parts[resamples]) if resamples and resamples in parts else None, numbers, tables)
+
+    def __getitem__(self, key: str):
+        if key in ("verdict", "rule", "sentence", "statistic", "estimate", "low", "high", "resamples"):
+            return getattr(self, key)
+        return self.tables[key] if key in self.tables else self.numbers[key]
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.tables or key in self.numbers or key in ("verdict", "rule", "sentence")
+
+    def get(self, key: str, default=None):
+        return self[key] if key in self else default
 MODES = ("dense_freeze", "sparse", "sparse_to_dense")
 
 
@@ -74,6 +118,7 @@ C2_RULE = ("C2 (the paper's section 5) holds that the two transfer modes that ke
            "when both hold, fails when either fails, and is inconclusive otherwise. The four pairwise comparisons "
            "and sparse-to-dense against sparse (which the paper does not claim) are reported beside it.")
 KEEP, REMOVE = ("dense", "dense_freeze"), ("sparse", "sparse_to_dense")
+C2_STATISTIC = "accuracy of the keeping modes minus the removing modes at the hardest level (paired)"
 PAIRWISE = [(k, r) for k in KEEP for r in REMOVE] + [("sparse_to_dense", "sparse")]
 
 
@@ -134,9 +179,10 @@ def c2_irreversibility(frame: pd.DataFrame, level: str, difficulty, across_tasks
     rule = C2_RULE.format(conf=confidence, ci="t" if ci == "t" else "bootstrap")
     base = {"level": level, "table": table, "rule": rule}
     if table.empty or table[table["comparison"] == "keep > remove"]["pairs"].max() == 0:
-        return {**base, "verdict": "inconclusive", "hardest": np.nan, "pairs": 0, "comparisons": table,
-                "sentence": "No compressed cell of a keeping and a removing mode with its dense baseline in these "
-                            "results: C2 is inconclusive here."}
+        return ClaimResult.from_parts("C2", {
+            **base, "verdict": "inconclusive", "hardest": np.nan, "pairs": 0, "comparisons": table,
+            "sentence": "No compressed cell of a keeping and a removing mode with its dense baseline in these results: "
+                        "C2 is inconclusive here."}, C2_STATISTIC)
     hardest, easiest = _hardest(table[level], difficulty), min(pd.unique(table[level]), key=difficulty)
     at = table[table[level] == hardest].set_index("comparison")
     tasks = ", ".join(t.split("/")[-1] for t in sorted(frame[frame[level] == hardest]["task"].unique()))
@@ -169,7 +215,7 @@ def c2_irreversibility(frame: pd.DataFrame, level: str, difficulty, across_tasks
         f"{interval('harder')} larger than at the easiest level ({level} {easiest:g})."
         + (f" Sparse-to-dense minus sparse (not part of the claim): {s2d:+.3f}." if s2d is not None else "")
         + f" Verdict on C2: {result['verdict']}.")
-    return result
+    return ClaimResult.from_parts("C2", result, C2_STATISTIC, headline="advantage", resamples="pairs")
 
 
 # --- C5: loss basin ----------------------------------------------------------------------
@@ -194,6 +240,7 @@ C5_RULE = ("C5 (the paper's Appendix C) holds that dense and sparse fine-tuned s
            "end is above. C5 holds when both hold, fails when either fails, and is inconclusive otherwise. Where there "
            "are three levels or more, the rank correlation between difficulty and the mean barrier is reported.")
 EASY_TOLERANCE = 0.05  # "near zero": a barrier below 5% of the dense solution's loss
+C5_STATISTIC = "loss barrier at the hardest level minus at the easiest (paired)"
 
 
 def c5_basin(frame: pd.DataFrame, level: str, difficulty, metric: str = "barrier", across_tasks: bool = False,
@@ -208,8 +255,9 @@ def c5_basin(frame: pd.DataFrame, level: str, difficulty, metric: str = "barrier
     levels = sorted(pd.unique(frame[level]), key=difficulty) if not frame.empty else []
     base = {"level": level, "rule": rule, "table": barrier_table(frame, level, metric, ci, confidence, seed)}
     if len(levels) < 2:
-        return {**base, "verdict": "inconclusive", "easy": levels[0] if levels else np.nan, "hard": np.nan, "pairs": 0,
-                "sentence": "C5 needs an easy and a hard level; with fewer it is inconclusive."}
+        return ClaimResult.from_parts("C5", {
+            **base, "verdict": "inconclusive", "easy": levels[0] if levels else np.nan, "hard": np.nan, "pairs": 0,
+            "sentence": "C5 needs an easy and a hard level; with fewer it is inconclusive."}, C5_STATISTIC)
     easy, hard = levels[0], levels[-1]
     on = ["seed", "transfer", "method", "pattern", "sparsity"] + ([] if across_tasks else ["task"])
     e = frame[frame[level] == easy].groupby(on)[metric].mean().rename("easy")
@@ -242,13 +290,16 @@ def c5_basin(frame: pd.DataFrame, level: str, difficulty, metric: str = "barrier
         f"difference hard - easy over {len(pairs)} seed/sparsity pairs is {mean:+.4f} ({ci_text(low, high, '+.4f')}): "
         f"the barrier rises ({rising}); the easy barrier against {EASY_TOLERANCE:g} x the dense loss "
         f"({tolerance:.4f}): near zero ({easy_part}). Verdict on C5: {result['verdict']}.")
-    return result
+    return ClaimResult.from_parts("C5", result, C5_STATISTIC, headline="diff", resamples="pairs")
 
 
-def glue_values(prefix: str, result: dict) -> dict[str, object]:
+def glue_values(prefix: str, result: "ClaimResult | dict") -> dict[str, object]:
     """The scalar entries of a claim result (numbers, strings), named `<prefix>_<key>`, ready for glue."""
     out = {}
-    for key, value in result.items():
+    items = result.items() if isinstance(result, dict) else {
+        "verdict": result.verdict, "rule": result.rule, "sentence": result.sentence, "statistic": result.statistic,
+        "estimate": result.estimate, "low": result.low, "high": result.high, **result.numbers}.items()
+    for key, value in items:
         if isinstance(value, (str, bool, int, float, np.integer, np.floating)):
             out[f"{prefix}_{key}"] = value.item() if isinstance(value, np.generic) else value
     return out
@@ -267,6 +318,7 @@ C3_RULE = ("C3 reads the paper's own statistic (section 4): within each difficul
            "part of its own, judged alike. C3 holds when every part holds, fails when any fails, and is "
            "inconclusive otherwise. Whether quantization's own drop steepens with difficulty (its difficulty trend) "
            "is reported beside it, not judged.")
+C3_STATISTIC = "within-level Spearman(compression, drop): magnitude pruning minus each quantizer (mean of the parts)"
 C3_REFERENCE = "magnitude"  # the pruning method the paper's table compares with GPTQ
 
 # The paper's table (section 4): Spearman(compression, drop) within each level, magnitude pruning and GPTQ.
@@ -289,8 +341,10 @@ def c3_quantization(within: pd.DataFrame, ci: str = "t", confidence: float = 0.9
     quantizers = [m for m in QUANT_METHODS if m in wide]
     result = {"rule": rule, "table": wide, "units": int(len(wide))}
     if C3_REFERENCE not in wide or not quantizers:
-        return {**result, "verdict": "inconclusive",
-                "sentence": "C3 needs magnitude-pruned and quantized cells; with one of them missing it is inconclusive."}
+        return ClaimResult.from_parts("C3", {
+            **result, "verdict": "inconclusive",
+            "sentence": "C3 needs magnitude-pruned and quantized cells; with one of them missing it is inconclusive."},
+            C3_STATISTIC)
     rows = []
     for knob, g in wide.groupby("knob"):
         for q in quantizers:
@@ -314,16 +368,18 @@ def c3_quantization(within: pd.DataFrame, ci: str = "t", confidence: float = 0.9
                           + (f" SVD is closer to pruning than the quantizer in {int((svd['verdict'] == 'holds').sum())} "
                              f"of {len(svd)} knob/quantizer pairs." if len(svd) else "")
                           + f" Verdict on C3: {result['verdict']}.")
-    return result
+    return ClaimResult.from_parts("C3", result, C3_STATISTIC, headline="quant", resamples="units")
 
 
 # --- C4: the pattern across sparsity patterns and pruning methods ---------------------------
 
-C4_RULE = ("C4 reads the C1 verdicts (difficulty_trend: rank correlation between difficulty and the slope of "
-           "the drop, 95% bootstrap interval over seeds) of the pruning rows only, grouped by sparsity family "
-           "(unstructured, N:M) and by method (magnitude, wanda, sparsegpt): a group holds when all its rows "
-           "hold, fails when any fails, and is inconclusive otherwise. C4 combines the groups the same way, and "
-           "is inconclusive when the rows span a single family and a single method (nothing to compare across).")
+C4_RULE = ("C4 reads the verdicts of the C1 comparisons of the pruning rows only (magnitude, Wanda, SparseGPT; each "
+           "comparison judged by its own statistic: the rank correlation between difficulty and the Theil-Sen slope "
+           "over all levels where there are three or more, else the slope at the hardest level minus that at the "
+           "easiest; 95% intervals), from every setting and from the compression chapter's two knobs, grouped by "
+           "sparsity family (unstructured, N:M) and by method: a group holds when all its rows hold, fails when any "
+           "fails, and is inconclusive otherwise. C4 combines the groups the same way, and is inconclusive when the "
+           "rows span a single family and a single method (nothing to compare across).")
 
 
 def c4_patterns(trend: pd.DataFrame) -> dict:
@@ -347,4 +403,4 @@ def c4_patterns(trend: pd.DataFrame) -> dict:
               "by_family": by_family, "by_method": by_method, "table": table, "rule": C4_RULE, "sentence": sentence}
     for k, v in {**by_family, **by_method}.items():
         result[f"verdict_{k.replace(':', '').replace(' ', '_')}"] = v
-    return result
+    return ClaimResult.from_parts("C4", result, "per-comparison C1 verdicts of the pruning rows, by family and method")

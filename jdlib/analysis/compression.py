@@ -46,6 +46,19 @@ def within_level(norm: pd.DataFrame, level: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["task", "method", "level", "seed", "spearman"])
 
 
+def within_table(within: pd.DataFrame) -> pd.DataFrame:
+    """C3's statistic as the paper tabulates it: the within-level Spearman correlation between compression
+    strength and drop, mean over tasks and seeds, a row per knob and level (the paper's order, hardest
+    last) and a column per method."""
+    table = within.pivot_table(index=["knob", "level"], columns="method", values="spearman", aggfunc="mean")
+    order = {knob: KNOBS[knob].ORDER for knob in table.index.get_level_values("knob").unique()}
+    table = table.reset_index()
+    table["rank"] = [order[k](v) for k, v in zip(table["knob"], table["level"])]
+    table = table.sort_values(["knob", "rank"]).drop(columns="rank").set_index(["knob", "level"])
+    table.columns.name = None
+    return table
+
+
 def spearman_wide(table: pd.DataFrame, level: str) -> pd.DataFrame:
     """The paper's table: Spearman(drop, compression) per method (rows) and level (columns)."""
     return table.pivot_table(index=["task", "family", "method"], columns=level, values="spearman")

@@ -142,8 +142,10 @@ MIN_LEVELS = 3  # with two levels a rank correlation is always +1 or -1: no evid
 
 
 def verdict(low: float, high: float) -> str:
-    """holds when the whole CI is above zero, fails when it is below, inconclusive otherwise."""
-    if np.isnan(low) or np.isnan(high):
+    """holds when the whole CI is above zero, fails when it is below, inconclusive otherwise (and
+    always when the interval has no width: a discrete statistic's resamples that all agree are no
+    evidence of certainty)."""
+    if np.isnan(low) or np.isnan(high) or not high > low:  # no verdict from an interval without width
         return "inconclusive"
     return "holds" if low > 0 else ("fails" if high < 0 else "inconclusive")
 

@@ -41,9 +41,8 @@ def chapter_results(chapter: str, params: str = "quick", store: str | None = Non
         return None
 
 
-def not_run(claim: str, chapters: str) -> dict:
-    return {"verdict": NOT_RUN, "sentence": f"{claim} needs the {chapters} grid, which is not in the store.",
-            "rule": ""}
+def not_run(claim: str, chapters: str) -> claims.ClaimResult:
+    return claims.ClaimResult(claim, NOT_RUN, "", f"{claim} needs the {chapters} grid, which is not in the store.")
 
 
 def c1_comparisons(setting: str, results: pd.DataFrame) -> pd.DataFrame:
@@ -69,7 +68,7 @@ def c1_comparisons(setting: str, results: pd.DataFrame) -> pd.DataFrame:
     return both.merge(violations, on=on, how="left").assign(setting=setting)
 
 
-def c1_monotonic(results: dict[str, pd.DataFrame]) -> dict:
+def c1_monotonic(results: dict[str, pd.DataFrame]) -> claims.ClaimResult:
     """C1 over the settings: per-comparison rows, a verdict per setting and overall."""
     table = pd.concat([c1_comparisons(s, r) for s, r in results.items()], ignore_index=True)
     per_setting = {s: claims.combine(g["verdict"]) for s, g in table.groupby("setting")}
@@ -79,8 +78,11 @@ def c1_monotonic(results: dict[str, pd.DataFrame]) -> dict:
                 f"difficulty order in {counts.get('holds', 0)}, flattens in {counts.get('fails', 0)} and shows no "
                 f"clear trend in {counts.get('inconclusive', 0)}; by setting: "
                 + ", ".join(f"{s} {v}" for s, v in per_setting.items()) + f". Verdict on C1: {verdict}.")
-    return {"verdict": verdict, "table": table, "per_setting": per_setting, "rule": C1_RULE, "sentence": sentence,
-            "comparisons": len(table), **{f"{s}_verdict": v for s, v in per_setting.items()}}
+    return claims.ClaimResult.from_parts("C1", {
+        "verdict": verdict, "table": table, "rule": C1_RULE, "sentence": sentence, "comparisons": len(table),
+        "settings": ", ".join(per_setting), **{f"{s}_verdict": v for s, v in per_setting.items()}},
+        "per comparison: rho(difficulty, Theil-Sen slope) over all levels, or the hardest-easiest gap",
+        resamples="comparisons")
 
 
 def chance_corrected(setting: str, rows: pd.DataFrame) -> pd.DataFrame:
@@ -100,39 +102,48 @@ def chance_corrected(setting: str, rows: pd.DataFrame) -> pd.DataFrame:
 KNOB_SETTINGS = {"options": "setting2", "context": "setting3"}
 
 
+def chapter_rows(params: str = "quick", store: str | None = None, compute: bool = True) -> dict:
+    """Every chapter's rows for its params (None for a grid not whole in the store, with `compute=False`)."""
+    return {name: chapter_results(name, params, store, compute) for name in SETTINGS}
+
+
 def all_claims(params: str = "quick", store: str | None = None, compute: bool = True,
-               correct_chance: bool = False) -> dict[str, dict]:
-    """C1 to C5 from the chapters' rows, each a claims-style result (verdict, sentence, rule).
+               correct_chance: bool = False, rows_by_chapter: dict | None = None) -> dict[str, claims.ClaimResult]:
+    """C1 to C5 from the chapters' rows (read here, or given as `chapter_rows` returns them).
 
     With `compute=False` only whole grids in the store count: C1 is judged on the settings
     present (its `settings` entry lists them), C4 on those and the compression grid, and a
     claim with nothing to read is "not run". With `correct_chance` every setting with a chance
     level is judged on chance-corrected performance (see `chance_corrected`).
     """
+    found_rows = rows_by_chapter if rows_by_chapter is not None else chapter_rows(params, store, compute)
+
     def rows(chapter):
-        found = chapter_results(chapter, params, store, compute)
-        return chance_corrected(chapter, found) if correct_chance and chapter in SETTINGS and \
-            isinstance(found, pd.DataFrame) else found
+        found = found_rows[chapter]
+        return chance_corrected(chapter, found) if correct_chance and isinstance(found, pd.DataFrame) else found
 
     settings = {s: r for s in C1_SETTINGS if (r := rows(s)) is not None}
-    c1 = {**c1_monotonic(settings), "settings": ", ".join(settings)} if settings else not_run("C1", "settings'")
+    c1 = c1_monotonic(settings) if settings else not_run("C1", "settings'")
     gem = rows("true_gem")
     if gem is None:
         c2 = not_run("C2", "true_gem")
     else:
         c2_within = claims.c2_irreversibility(gem.within, "fraction", SETTINGS["setting1"].order)
         c2_across = claims.c2_irreversibility(gem.across, "gap", SETTINGS["setting5"].order, across_tasks=True)
-        c2 = {"verdict": claims.combine([c2_within["verdict"], c2_across["verdict"]]),
-              "sentence": f"Within a task: {c2_within['sentence']} Across tasks: {c2_across['sentence']}",
-              "within": c2_within["verdict"], "across": c2_across["verdict"], "rule": c2_within["rule"]}
+        c2 = claims.ClaimResult(
+            "C2", claims.combine([c2_within.verdict, c2_across.verdict]), c2_within.rule,
+            f"Within a task: {c2_within.sentence} Across tasks: {c2_across.sentence}", c2_within.statistic,
+            c2_within.estimate, c2_within.low, c2_within.high, c2_within.resamples,
+            {"within": c2_within.verdict, "across": c2_across.verdict},
+            {"within": c2_within.tables["table"], "across": c2_across.tables["table"]})
     compressed = rows("compression")
     analysis = None
     if compressed is not None:
-        analysis = compression.analyse(compressed, load("compression", params, store=store).knobs())
+        analysis = compression.analyse(compressed, sorted(compressed["knob"].unique()))
     c3 = not_run("C3", "compression") if analysis is None else \
         claims.c3_quantization(analysis["within"])
     # C4 pools the C1 comparisons of every setting with the compression chapter's pruning rows.
-    pooled = [t for t in (c1.get("table"), analysis["trend"] if analysis else None) if t is not None]
+    pooled = [t for t in (c1.tables.get("table"), analysis["trend"] if analysis else None) if t is not None]
     c4 = claims.c4_patterns(pd.concat(pooled, ignore_index=True)) if pooled else not_run("C4", "settings' or compression")
     barriers = rows("lmc")
     c5 = not_run("C5", "lmc") if barriers is None else claims.c5_basin(barriers, "fraction", SETTINGS["lmc"].order)
@@ -159,11 +170,11 @@ def _plain(value):
     return value.item() if isinstance(value, np.generic) else value
 
 
-def orders(params: str = "quick", store: str | None = None, compute: bool = False) -> dict[str, dict]:
-    """Per C1 setting in the store: its declared order (easiest first, the paper's) and its measured one."""
+def orders(rows_by_chapter: dict) -> dict[str, dict]:
+    """Per C1 setting with rows: its declared order (easiest first, the paper's) and its measured one."""
     out = {}
     for setting in C1_SETTINGS:
-        found = chapter_results(setting, params, store, compute)
+        found = rows_by_chapter.get(setting)
         if found is None:
             continue
         spec = SETTINGS[setting]
@@ -175,38 +186,25 @@ def orders(params: str = "quick", store: str | None = None, compute: bool = Fals
     return out
 
 
-HEADLINE = {  # the estimate each claim's sentence leads with, and its interval
-    "c2": ("within: dense - sparse_to_dense accuracy at the hardest level", "dense_vs_s2d"),
-    "c3": ("within-level Spearman(compression, drop): magnitude pruning minus each quantizer, mean over parts",
-           "quant"),
-    "c5": ("barrier(hard) - barrier(easy), paired", "diff"),
-}
-
-
-def claim_json(name: str, result: dict) -> dict:
+def claim_json(result: claims.ClaimResult) -> dict:
     """One claim as `python -m jdlib.claims --json` prints it."""
-    statistic, key = HEADLINE.get(name, ("per-comparison verdicts, combined (see rule)", None))
-    est = low = high = None
-    if key and f"{key}_mean" in result:
-        est, low, high = (result.get(f"{key}_{part}") for part in ("mean", "low", "high"))
-    elif name == "c1" and "table" in result:
-        statistic = "per comparison: rho(difficulty, Theil-Sen slope) over all levels, or the hardest-easiest gap"
-        est = float(result["table"]["estimate"].mean())
     def num(v):
         return None if v is None or (isinstance(v, float) and np.isnan(v)) else float(v)
-    return {"verdict": result["verdict"], "statistic": statistic, "estimate": num(est), "low": num(low),
-            "high": num(high), "rule": result.get("rule", ""), "resamples": result.get("resamples")}
+
+    return {"verdict": result.verdict, "statistic": result.statistic, "estimate": num(result.estimate),
+            "low": num(result.low), "high": num(result.high), "rule": result.rule, "resamples": result.resamples}
 
 
 def report(params: str = "quick", store: str | None = None) -> dict:
     """Every claim's verdict, the settings' declared and measured orders, and the chance-corrected
     verdicts, from the store alone (nothing is computed)."""
-    plain = all_claims(params, store, compute=False)
-    corrected = all_claims(params, store, compute=False, correct_chance=True)
+    rows = chapter_rows(params, store, compute=False)
+    plain = all_claims(params, store, rows_by_chapter=rows)
+    corrected = all_claims(params, store, correct_chance=True, rows_by_chapter=rows)
     return {"params": params,
-            "claims": {name.upper(): claim_json(name, r) for name, r in plain.items()},
-            "settings": orders(params, store),
-            "chance_corrected": {name.upper(): r["verdict"] for name, r in corrected.items()}}
+            "claims": {name.upper(): claim_json(r) for name, r in plain.items()},
+            "settings": orders(rows),
+            "chance_corrected": {name.upper(): r.verdict for name, r in corrected.items()}}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -229,7 +227,16 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{setting}: declared {order['declared_order']} measured {order['measured_order']}")
 
 
-def summary(results: dict[str, dict]) -> pd.DataFrame:
-    """A claim-per-row table: verdict and the sentence behind it."""
-    return pd.DataFrame([{"claim": name.upper(), "verdict": r["verdict"], "evidence": r["sentence"]}
+def summary(results: dict[str, claims.ClaimResult],
+            corrected: dict[str, claims.ClaimResult] | None = None) -> pd.DataFrame:
+    """A claim-per-row table: verdict (and the chance-corrected one) and the sentence behind it."""
+    return pd.DataFrame([{"claim": name.upper(), "verdict": r.verdict,
+                          **({"chance-corrected": corrected[name].verdict} if corrected else {}), "evidence": r.sentence}
                          for name, r in results.items()])
+
+
+def orders_table(rows_by_chapter: dict) -> pd.DataFrame:
+    """The settings' declared (the paper's) and measured difficulty orders, easiest first."""
+    return pd.DataFrame([{"setting": name, "the paper's order": " < ".join(map(str, o["declared_order"])),
+                          "the dense model's": " < ".join(map(str, o["measured_order"])),
+                          "agree": "yes" if o["agree"] else "no"} for name, o in orders(rows_by_chapter).items()])

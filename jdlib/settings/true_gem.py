@@ -12,11 +12,11 @@ setting has already run (dense, sparse) is reused and only the other modes run.
 """
 from __future__ import annotations
 
-from functools import cache, partial
+from functools import partial
 
 import dataclasses
 from dataclasses import dataclass
-from functools import cache, partial
+from functools import partial
 from typing import NamedTuple
 
 import pandas as pd
@@ -86,7 +86,8 @@ def share_full_data_rows(store: ResultsStore, label: str, cells: list[dict], key
         source = cell_key({"setting": other, **twin})
         if source in done:
             row = store.rows([source])[0]
-            store.put(key, label, cell, row["metrics"], {**row["provenance"], "copied_from": source})
+            store.put(key, label, cell, row["metrics"], {**row["provenance"], "copied_from": source},
+                      outcomes=store.outcomes([source]).get(source))
             copied += 1
     return copied
 
@@ -111,6 +112,6 @@ def parts(config: TrueGemConfig) -> list[Part]:
 SETTING = Setting(
     name="true_gem", title="The true gem: is the knowledge in small weights lost for good?", config=TrueGemConfig,
     level="fraction", order=setting1.ORDER, kind="finetune", parts=parts,
-    make_runner=lambda config: cache(partial(FinetuneRunner, config)), in_c1=False, finish=finish,
+    make_runner=lambda config: partial(FinetuneRunner, config), in_c1=False, finish=finish,
     before_part=lambda store, config, parts, i: share_full_data_rows(
         store, config.setting, parts[i].cells, parts[i].key_setting, parts[1 - i].key_setting))
