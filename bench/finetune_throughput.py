@@ -130,14 +130,18 @@ def part_cell(args: argparse.Namespace) -> dict:
     out = {"task": args.task, "train_examples": len(train), "eval_examples": len(task.validation),
            "examples_per_run": examples, "recipe": RECIPE, "device": device_name(),
            "torch": torch.__version__}
-    out["plain_fp32"] = run("plain loop (fp32)", lambda: plain_loop(loaded, train, masks, **RECIPE))
-    variants = {"jdlib": {}, "jdlib_no_graph": {"cuda_graph": False}, "jdlib_fp32": {"precision": "fp32"}}
-    if args.compile:
-        variants["jdlib_compile"] = {"compile": True}
-    for name, kwargs in variants.items():
+    if "plain_fp32" in args.variants:
+        out["plain_fp32"] = run("plain loop (fp32)", lambda: plain_loop(loaded, train, masks, **RECIPE))
+    for name, kwargs in VARIANTS.items():
+        if name not in args.variants:
+            continue
         out[name] = {"cold": run(f"{name} (cold)", jdlib_run(**kwargs)), "warm": run(f"{name} (warm)", jdlib_run(**kwargs))}
     restore(loaded.model, pretrained)
     return out
+
+
+VARIANTS = {"jdlib": {}, "jdlib_no_graph": {"cuda_graph": False}, "jdlib_fp32": {"precision": "fp32"},
+            "jdlib_compile": {"compile": True}}
 
 
 def sweep_config(setting_params: str, overrides: dict, store: Path, executor: str, device: str | None):
@@ -172,11 +176,12 @@ def part_sweep(args: argparse.Namespace) -> dict:
     from jdlib.results import ResultsStore
     from jdlib.sweep import sweep
 
-    gpus = torch.cuda.device_count()
+    gpus = torch.cuda.device_count() if args.executor == "local-gpus" else int(args.executor.split(":")[1])
     seeds = list(range(41, 41 + SWEEP_SEEDS_PER_GPU * gpus))
+    grid = {**SWEEP, "seeds": seeds, "max_train": args.max_train, "max_eval": args.max_eval}
     with tempfile.TemporaryDirectory() as tmp:
         store = Path(tmp) / "sweep.sqlite"
-        config = sweep_config("full", {**SWEEP, "seeds": seeds}, store, "local-gpus", None)
+        config = sweep_config("full", grid, store, args.executor, None)
         start = time.perf_counter()
         sweep(config, progress=False)
         seconds = time.perf_counter() - start
@@ -186,7 +191,7 @@ def part_sweep(args: argparse.Namespace) -> dict:
     out = {"gpus": gpus, "cells": cells, "seconds": round(seconds, 1), "cells_per_hour": round(cells / seconds * 3600),
            "cell_seconds_median": round(float(frame["wall_time_s"].median()), 3),
            "cell_seconds_sum": round(float(busy), 1), "busy_fraction": round(float(busy) / (gpus * seconds), 3),
-           "grid": {**SWEEP, "seeds": seeds}}
+           "executor": args.executor, "grid": grid}
     print(f"sweep on {gpus} GPU(s): {cells} cells in {seconds:.1f} s = {out['cells_per_hour']} cells/hour "
           f"(median cell {out['cell_seconds_median']} s)", flush=True)
     return out
@@ -207,11 +212,15 @@ def part_all(args: argparse.Namespace) -> None:
     import torch
 
     available = torch.cuda.device_count()
-    run_part("cell", args, ["--task", args.task, "--device", "cuda"] + (["--compile"] if args.compile else []))
+    run_part("cell", args, ["--task", args.task, "--device", "cuda", "--variants", "plain_fp32", "jdlib",
+                            "jdlib_no_graph", "jdlib_fp32"])
     run_part("agreement", args, ["--device", "cuda"], name="agreement-cuda")
     for n in args.gpus:
         if n <= available:
             run_part("sweep", args, [], env={"CUDA_VISIBLE_DEVICES": ",".join(map(str, range(n)))}, name=f"sweep-{n}")
+    if args.compile:  # last: its first call compiles for minutes
+        run_part("cell", args, ["--task", args.task, "--device", "cuda", "--variants", "jdlib_compile"],
+                 name="cell-compile")
 
 
 def agreement_summary(gpu: dict, cpu: dict) -> dict:
@@ -241,7 +250,7 @@ def part_report(args: argparse.Namespace) -> dict:
     for folder in args.parts:
         for path in sorted(Path(folder).glob("*.json")):
             parts[path.stem] = json.loads(path.read_text())
-    cell = parts.get("cell", {})
+    cell = {**parts.get("cell", {}), **{k: v for k, v in parts.get("cell-compile", {}).items() if k.startswith("jdlib")}}
     out = {"speedup_vs_plain_loop": None, "scaling_efficiency": None, "gpus": None, "device": cell.get("device"),
            "goals": GOALS, "git_commit": os.environ.get("JDLIB_GIT_COMMIT")}
     if "plain_fp32" in cell and "jdlib" in cell:
@@ -278,9 +287,12 @@ def main() -> None:
     p.add_argument("--name", help="the part's JSON file name (default: the part)")
     p.add_argument("--task", default=TASK)
     p.add_argument("--device", default="cuda", help="cell and agreement: the torch device")
-    p.add_argument("--max-train", type=int, default=SWEEP["max_train"], help="cell: training examples")
-    p.add_argument("--max-eval", type=int, default=SWEEP["max_eval"], help="cell: evaluation examples")
-    p.add_argument("--compile", action="store_true", help="cell: also time finetune(compile=True)")
+    p.add_argument("--max-train", type=int, default=SWEEP["max_train"], help="cell and sweep: training examples")
+    p.add_argument("--max-eval", type=int, default=SWEEP["max_eval"], help="cell and sweep: evaluation examples")
+    p.add_argument("--variants", nargs="+", choices=["plain_fp32", *VARIANTS], default=["plain_fp32", "jdlib"],
+                   help="cell: what to time")
+    p.add_argument("--executor", default="local-gpus", help="sweep: local-gpus, or local-cpus:N to try it on a CPU")
+    p.add_argument("--compile", action="store_true", help="all: also time finetune(compile=True), last")
     p.add_argument("--gpus", nargs="+", type=int, default=[1, 2], help="all: the GPU counts to sweep on")
     p.add_argument("--timeout", type=float, default=300, help="all: seconds each part may run")
     p.add_argument("--out", help="report: the JSON to write")
