@@ -4,18 +4,20 @@ cells per hour on 1 and on N GPUs through the Dask executor `local-gpus`.
 Parts, each run in its own process (so one that fails or runs long costs only itself):
 
 - cell: one Setting 1 cell's fine-tune (the MiniLM classifier, a BIG-bench task, sparse transfer
-  at 50% magnitude sparsity, batch 32, length 128, 3 epochs, AdamW, linear decay with 6% warm-up),
-  timed end to end (tokenisation included) through jdlib and through a plain loop of the same
-  recipe: fp32, a padding collator, the same transfer-mode masking, `loss.item()` each step.
+  at 50% magnitude sparsity, batch 32, length 128, 3 epochs, AdamW, linear decay with 6% warm-up)
+  through jdlib and through a plain loop of the same recipe: fp32, a padding collator, the same
+  transfer-mode masking, `loss.item()` each step. Tokenising and training are timed apart; the
+  speedup is the training rate's (a sweep tokenises a subset once for the cells that share it),
+  the end-to-end one is reported beside it. jdlib's runs are each made twice: cold, the process's
+  first (CUDA and cuBLAS start-up, the first graph), and warm, as every later cell of a sweep.
 - agreement: small Setting 1 grids through `jdlib.sweep` on the given device, rows written as
   JSON; run it once on a GPU and once on a CPU and `report` compares them.
-- sweep: a Setting 1 grid through `executor="local-gpus"` on the first N GPUs; cells per hour.
+- sweep: a thinned Setting 1 grid through `executor="local-gpus"` on the visible GPUs; cells per hour.
 - report: merges the parts into one JSON with speedup_vs_plain_loop and scaling_efficiency.
 
-    python bench/finetune_throughput.py all --parts .gpu/parts --gpus 1 2     # on a GPU machine
-    python bench/finetune_throughput.py agreement --device cpu --parts .gpu/parts-cpu
-    python bench/finetune_throughput.py report --parts .gpu/parts .gpu/parts-cpu \\
-        --out bench/results/finetune_throughput_h200.json
+    python bench/finetune_throughput.py all --parts DIR --gpus 1 2 --out DIR/finetune_throughput_h200.json
+    python bench/finetune_throughput.py agreement --device cpu --name agreement-cpu --parts CPU_DIR
+    python bench/finetune_throughput.py report --parts DIR CPU_DIR --out bench/results/finetune_throughput_h200.json
 """
 from __future__ import annotations
 
@@ -72,7 +74,8 @@ def plain_loop(loaded, items: list[dict], masks, epochs: int, batch_size: int, l
     torch.manual_seed(seed)
     model = loaded.model
     device = next(model.parameters()).device
-    loader = DataLoader(items, batch_size=batch_size, shuffle=True, collate_fn=DataCollatorWithPadding(loaded.tokenizer),
+    loader = DataLoader(items, batch_size=batch_size, shuffle=True,
+                        collate_fn=DataCollatorWithPadding(loaded.tokenizer),
                         generator=torch.Generator().manual_seed(seed))
     enforcer = Transfer(model, masks, "sparse")
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
@@ -147,7 +150,8 @@ def part_cell(args: argparse.Namespace) -> dict:
                "capture_s": round(sum(capture), 3) if capture else None,
                "examples_per_s": round(examples / (end - tokenised), 1),
                "end_to_end_examples_per_s": round(examples / (end - start), 1),
-               "final_loss": round(losses[-1], 4), "accuracy": metrics["accuracy"], "eval_loss": round(metrics["loss"], 4),
+               "final_loss": round(losses[-1], 4), "accuracy": metrics["accuracy"],
+               "eval_loss": round(metrics["loss"], 4),
                "pruned_weights_zero": pruned_zero}
         print(f"{label:<24} tokenise {row['tokenise_s']:6.2f} s  train {row['train_s']:6.2f} s "
               f"(capture {row['capture_s']})  {row['examples_per_s']:>7.0f} examples/s "
@@ -163,7 +167,7 @@ def part_cell(args: argparse.Namespace) -> dict:
 
     out = {"task": args.task, "train_examples": len(train), "eval_examples": len(task.validation),
            "examples_per_run": examples, "recipe": RECIPE, "device": device_name(),
-           "torch": torch.__version__}
+           "torch": torch.__version__, "git_commit": os.environ.get("JDLIB_GIT_COMMIT")}
     if "plain_fp32" in args.variants:
         out["plain_fp32"] = run("plain loop (fp32)", lambda: plain_tokenise(loaded, train, RECIPE["max_length"]),
                                 lambda items: plain_loop(loaded, items, masks, **RECIPE))
@@ -284,7 +288,8 @@ def part_report(args: argparse.Namespace) -> dict:
     for folder in args.parts:
         for path in sorted(Path(folder).glob("*.json")):
             parts[path.stem] = json.loads(path.read_text())
-    cell = {**parts.get("cell", {}), **{k: v for k, v in parts.get("cell-compile", {}).items() if k.startswith("jdlib")}}
+    compiled = {k: v for k, v in parts.get("cell-compile", {}).items() if k.startswith("jdlib")}
+    cell = {**parts.get("cell", {}), **compiled}
     out = {"speedup_vs_plain_loop": None, "scaling_efficiency": None, "gpus": None, "device": cell.get("device"),
            "goals": GOALS, "git_commit": os.environ.get("JDLIB_GIT_COMMIT")}
     if "plain_fp32" in cell and "jdlib" in cell:
@@ -304,8 +309,16 @@ def part_report(args: argparse.Namespace) -> dict:
     out["cell"] = cell
     out["sweeps"] = {str(n): p for n, p in sorted(sweeps.items())}
     if "agreement-cuda" in parts and "agreement-cpu" in parts:
-        out["agreement"] = {"gpu_device": parts["agreement-cuda"]["device"], "cpu_device": parts["agreement-cpu"]["device"],
+        out["agreement"] = {"gpu_device": parts["agreement-cuda"]["device"],
+                            "cpu_device": parts["agreement-cpu"]["device"],
                             "grids": agreement_summary(parts["agreement-cuda"], parts["agreement-cpu"])}
+    if args.earlier:
+        earlier = {path.stem: json.loads(path.read_text()) for path in sorted(args.earlier.glob("*.json"))}
+        cells = {**earlier.get("cell", {}), **earlier.get("cell-compile", {})}
+        plain = cells["plain_fp32"]["examples_per_s"]
+        out["earlier_run"] = {"note": args.earlier_note, "speedup_by_variant": {
+            name: {run: round(cells[name][run]["examples_per_s"] / plain, 2) for run in ("cold", "warm")}
+            for name in cells if name.startswith("jdlib")}, "parts": earlier}
     if args.out:
         Path(args.out).write_text(json.dumps(out, indent=1) + "\n")
     print(json.dumps({k: out[k] for k in ("speedup_vs_plain_loop", "scaling_efficiency", "gpus", "device")}))
@@ -328,12 +341,15 @@ def main() -> None:
     p.add_argument("--variants", nargs="+", choices=["plain_fp32", *VARIANTS], default=["plain_fp32", "jdlib"],
                    help="cell: what to time")
     p.add_argument("--cell-variants", nargs="+", choices=["plain_fp32", *VARIANTS],
-                   default=["plain_fp32", "jdlib", "jdlib_no_graph", "jdlib_fp32"], help="all: what the cell part times")
+                   default=["plain_fp32", "jdlib", "jdlib_no_graph", "jdlib_fp32"],
+                   help="all: what the cell part times")
     p.add_argument("--executor", default="local-gpus", help="sweep: local-gpus, or local-cpus:N to try it on a CPU")
     p.add_argument("--compile", action="store_true", help="all: also time finetune(compile=True), last")
     p.add_argument("--gpus", nargs="+", type=int, default=[1, 2], help="all: the GPU counts to sweep on")
     p.add_argument("--timeout", type=float, default=300, help="all: seconds each part may run")
     p.add_argument("--out", help="report: the JSON to write")
+    p.add_argument("--earlier", type=Path, help="report: an earlier run's parts folder, kept beside as raw numbers")
+    p.add_argument("--earlier-note", default="", help="report: what the earlier run was (machine, commit, ...)")
     args = p.parse_args()
     if args.part == "all":
         part_all(args)
