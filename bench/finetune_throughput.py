@@ -311,6 +311,8 @@ def part_report(args: argparse.Namespace) -> dict:
     if "agreement-cuda" in parts and "agreement-cpu" in parts:
         out["agreement"] = {"gpu_device": parts["agreement-cuda"]["device"],
                             "cpu_device": parts["agreement-cpu"]["device"],
+                            "notes": [part["note"] for part in (parts["agreement-cuda"], parts["agreement-cpu"])
+                                      if part.get("note")],
                             "grids": agreement_summary(parts["agreement-cuda"], parts["agreement-cpu"])}
     if args.earlier:
         earlier = {path.stem: json.loads(path.read_text()) for path in sorted(args.earlier.glob("*.json"))}
