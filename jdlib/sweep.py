@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pandas as pd
+
 from .config import ConfigError, SweepConfig
 from .grid import reading_only, run_grid
 from .models import check_model
@@ -37,6 +39,15 @@ def sweep(config: SweepConfig, progress: bool = True) -> Any:
     for i, part in enumerate(parts):
         if setting.before_part:
             setting.before_part(store, config, parts, i)
-        rows.append(run_grid(config.setting, part.cells, make_runner, store, progress, key_setting=part.key_setting,
-                             executor=config.executor))
+        rows.append(with_outcomes(run_grid(config.setting, part.cells, make_runner, store, progress,
+                                           key_setting=part.key_setting, executor=config.executor), store))
     return setting.finish(config, rows) if setting.finish else rows[0]
+
+
+def with_outcomes(rows: pd.DataFrame, store: ResultsStore) -> pd.DataFrame:
+    """The rows with an `outcomes` column: each cell's per-question outcomes where the store has
+    them (None where it has not: rows computed before outcomes were kept)."""
+    if rows.empty or "key" not in rows:
+        return rows
+    found = store.outcomes(list(rows["key"]))
+    return rows.assign(outcomes=[found.get(k) for k in rows["key"]])

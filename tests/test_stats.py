@@ -43,8 +43,10 @@ def test_slope_growing_with_difficulty_holds_and_shrinking_fails():
                              "fraction", harder, n_boot=200)
     shrinks = difficulty_trend(normalise(synthetic({0.1: 0.1, 0.5: 0.5, 1.0: 0.9}, noise=0.01), "fraction"),
                                "fraction", harder, n_boot=200)
-    assert grows["verdict"].item() == "holds" and grows["rho"].item() == pytest.approx(1.0)
-    assert shrinks["verdict"].item() == "fails"
+    assert grows["rho"].item() == pytest.approx(1.0) and shrinks["rho"].item() == pytest.approx(-1.0)
+    # every resample ranks three levels alike: an interval of no width carries no verdict (C1 judges by trend)
+    assert grows["rho_low"].item() == grows["rho_high"].item() == pytest.approx(1.0)
+    assert grows["verdict"].item() == shrinks["verdict"].item() == "inconclusive"
 
 
 def test_two_levels_or_one_seed_is_never_a_verdict():
@@ -67,3 +69,34 @@ def test_seeds_that_repeat_one_run_give_no_interval_and_no_verdict():
     assert trend["verdict"].item() == "inconclusive" and gap["verdict"].item() == "inconclusive"
     varied = normalise(synthetic({0.1: 0.9, 0.5: 0.5, 1.0: 0.1}, noise=0.01), "fraction")
     assert slope_gap(varied, "fraction", harder, n_boot=200)["verdict"].item() == "holds"
+
+
+def c1_rows(slopes, seeds=(1, 2, 3), sparsities=(0.3, 0.6), questions=400, with_outcomes=True):
+    """Setting 2 rows: per level (options), seed and sparsity, outcomes whose accuracy falls by slope x sparsity."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for options, slope in slopes.items():
+        for seed in seeds:
+            for s in (0.0, *sparsities):
+                p = 0.8 * (1 - slope * s) + rng.normal(0, 0.01)
+                outcomes = (rng.random(questions) < p).astype(float)
+                dense = s == 0.0
+                rows.append(dict(task="t", options=options, seed=seed, transfer="dense" if dense else "none",
+                                 method="none" if dense else "magnitude", pattern="dense" if dense else "unstructured",
+                                 sparsity=s, accuracy=outcomes.mean(), eval_seeded=False,
+                                 outcomes=outcomes if with_outcomes else None))
+    return pd.DataFrame(rows)
+
+
+def test_c1_judges_by_trend_with_question_and_seed_intervals():
+    from jdlib.analysis.verdicts import c1_comparisons
+
+    rising = c1_comparisons("setting2", c1_rows({2: 0.1, 4: 0.5, 8: 0.9})).iloc[0]
+    assert rising["statistic"] == "trend" and rising["verdict"] == "holds" and rising["interval"] == "seed_questions_t"
+    assert rising["rho"] == pytest.approx(1.0) and rising["violations"] == 0
+    flat = c1_comparisons("setting2", c1_rows({2: 0.5, 4: 0.5, 8: 0.5})).iloc[0]
+    assert flat["verdict"] != "holds"
+    falling = c1_comparisons("setting2", c1_rows({2: 0.9, 4: 0.5, 8: 0.1})).iloc[0]
+    assert falling["verdict"] == "fails" and falling["violations"] == 2
+    stored_before = c1_comparisons("setting2", c1_rows({2: 0.1, 4: 0.5, 8: 0.9}, with_outcomes=False)).iloc[0]
+    assert stored_before["interval"].startswith("seed_t")

@@ -15,8 +15,8 @@ from . import stats
 from .sentences import level_label, setting_findings
 from .verdicts import c1_comparisons, chance_corrected, measured_order
 
-COLUMNS = ["task", "family", "method", "statistic", "estimate", "low", "high", "verdict", "gap", "gap_low",
-           "gap_high", "violations", "adjacent"]
+COLUMNS = ["task", "family", "method", "statistic", "estimate", "low", "high", "verdict", "rho", "rho_low", "rho_high",
+           "gap", "gap_low", "gap_high", "violations", "adjacent", "interval"]
 
 
 @dataclass
@@ -62,11 +62,13 @@ class SettingChapter:
     def findings(self) -> dict[str, object]:
         """Glue-ready values, named `<setting>_...`."""
         prefix, level = self.name, self.setting.level
-        trend = self.comparisons.rename(columns={"estimate": "rho"})
+        trend = self.comparisons if "rho" in self.comparisons else self.comparisons.rename(columns={"estimate": "rho"})
         out = setting_findings(prefix, self.norm, self.table, trend, level, self.setting.order)
         verdicts = self.comparisons["verdict"].value_counts().to_dict()
-        statistic = "the rank correlation between difficulty and slope" if (self.comparisons["statistic"] == "rho").all() \
-            else "the slope at the hardest level minus that at the easiest"
+        statistic = {"rho": "the rank correlation between difficulty and slope",
+                     "trend": "the Theil-Sen slope of the level slopes against difficulty",
+                     "gap": "the slope at the hardest level minus that at the easiest"}.get(
+            self.comparisons["statistic"].mode().iloc[0] if len(self.comparisons) else "", "no statistic")
         out[f"{prefix}_verdicts"] = (
             f"Across {len(self.comparisons)} task/pattern/method comparison{'s' if len(self.comparisons) != 1 else ''}, "
             f"C1 ({statistic}, 95% interval) holds in {verdicts.get('holds', 0)}, fails in {verdicts.get('fails', 0)} "
