@@ -89,10 +89,11 @@ def c1_rows(slopes, seeds=(1, 2, 3), sparsities=(0.3, 0.6), questions=400, with_
 
 
 def test_c1_judges_by_trend_with_question_and_seed_intervals():
+    from jdlib.analysis import intervals
     from jdlib.analysis.verdicts import c1_comparisons
 
     rising = c1_comparisons("setting2", c1_rows({2: 0.1, 4: 0.5, 8: 0.9})).iloc[0]
-    assert rising["statistic"] == "trend" and rising["verdict"] == "holds" and rising["interval"] == "seed_questions_t"
+    assert rising["statistic"] == "trend" and rising["verdict"] == "holds" and rising["interval"] == intervals.METHOD
     assert rising["rho"] == pytest.approx(1.0) and rising["violations"] == 0
     flat = c1_comparisons("setting2", c1_rows({2: 0.5, 4: 0.5, 8: 0.5})).iloc[0]
     assert flat["verdict"] != "holds"
