@@ -6,21 +6,27 @@ condition (difficulty level x sparsity). A statistic maps accuracies acc[..., se
 to a value, vectorised over the leading axes so that thousands of resamples cost one call.
 
 The methods are the candidates that `bench/interval_coverage.py` measures (coverage of a known
-value, false verdicts under a null); `METHOD` is the one it chose. Two facts drive the choice:
-seeds are few (3 or 5), so a percentile bootstrap over seeds is anti-conservative; and in
-Settings 2, 3 and 6 the seeds only redraw distractors over one fixed question sample, so the
-spread between seeds misses the error of sampling the questions, which every seed shares.
-`jackknife_questions_t` adds that error: the variance of the pooled statistic is the seed
-jackknife's plus, when the seeds share their questions, a question bootstrap's (one resample of
-question indices shared by every condition and seed, which keeps the pairing), with
-Satterthwaite's degrees of freedom for the t quantile.
+value, false verdicts under a null; bench/results/interval_coverage.json); `METHOD` is the one
+it chose. Two facts drive the choice: seeds are few (3 or 5), so a percentile bootstrap over
+seeds is anti-conservative; and in Settings 2, 3 and 6 the seeds only redraw distractors over one
+fixed question sample, so the spread between seeds misses the error of sampling the questions,
+which every seed shares. `seed_questions_t` adds that error: the variance of the pooled statistic
+is the spread of the per-seed statistics over the number of seeds plus a question bootstrap's
+(one resample of question indices shared by every condition of a seed, and by every seed when
+they share their questions: the pairing is kept), and the t quantile takes Satterthwaite's
+degrees of freedom (the seeds' part has n - 1, the bootstrap's is known almost exactly). Where
+each seed has its own question sample the per-seed spread already holds the question error and
+the bootstrap counts it again: conservative by design, and still narrower on average than a t
+with n - 1 degrees of freedom alone, since the part known exactly needs no t quantile's margin.
 
 The C1 statistics follow the paper: per level, the Theil-Sen slope of the normalised drop,
 (dense - compressed) / dense at the same level and seed, against sparsity, the seeds pooled as
-repeated points; across levels, Spearman's correlation between difficulty and slope (`rho`),
-the hardest level's slope minus the easiest's (`gap`), and the Theil-Sen slope of the level
-slopes against the difficulty rank (`trend`, a continuous trend statistic whose interval keeps
-its promise where the rank correlation, a discrete statistic, cannot).
+repeated points; across levels, Spearman's correlation between difficulty and slope (`rho`, the
+paper's statistic), the hardest level's slope minus the easiest's (`gap`), and the Theil-Sen
+slope of the level slopes against the difficulty rank (`trend`). rho is a discrete statistic
+whose population value is 1 for any strictly rising slopes and undefined for equal ones; no
+method's interval for it keeps its promise (the bench's `rho_note`), while `trend`, continuous,
+does: a verdict on "the slope grows with difficulty" should read `trend`, with rho beside it.
 """
 from __future__ import annotations
 
@@ -37,8 +43,10 @@ Statistic = Callable[[np.ndarray, pd.DataFrame], np.ndarray]
 """acc[..., seed, condition] and the grid's conditions -> one value per leading index."""
 
 METHODS = ("seed_bootstrap", "seed_t", "two_level_bootstrap", "jackknife_questions_t", "seed_questions_t")
-METHOD = "jackknife_questions_t"
+METHOD = "seed_questions_t"
 CONFIDENCE = 0.95
+MIN_LEVELS = 3  # with two levels a rank correlation is always +1 or -1: no evidence either way
+_ROUNDING = 1e-9  # a narrower interval is a zero-width one that floating point blurred
 _CHUNK = 2 ** 20  # resamples x seeds^2 x conditions per statistic call: bounds the pairwise slopes' memory
 
 
@@ -48,8 +56,9 @@ class OutcomeGrid:
 
     `outcomes[seed, condition, question]`; `conditions` has one row per condition with the
     columns `level`, `difficulty` (larger is harder), `sparsity` and, where given, `chance` and
-    the extra condition columns. `shared_questions`: every seed answered the same questions in
-    the same order (seeds redraw distractors only), rather than a new sample per seed.
+    the extra condition columns. Within a seed, question q is the same question in every
+    condition. `shared_questions`: every seed answered the same questions in the same order
+    (seeds redraw distractors only: eval_seeded off), rather than a new sample per seed.
     """
 
     seeds: tuple
@@ -79,7 +88,13 @@ class OutcomeGrid:
         for column in [level, x, outcomes, seed, *by, *([chance] if chance else [])]:
             if column not in frame.columns:
                 raise ValueError(f"rows: no column {column!r} (columns: {list(frame.columns)})")
-        rank = difficulty.__getitem__ if isinstance(difficulty, Mapping) else difficulty
+        if isinstance(difficulty, Mapping):
+            unknown = sorted(set(frame[level]) - set(difficulty), key=str)
+            if unknown:
+                raise ValueError(f"difficulty: no place in the order for {level} {unknown}")
+            rank = difficulty.__getitem__
+        else:
+            rank = difficulty
         keys = [level, *by, x]
         if frame.duplicated(keys + [seed]).any():
             raise ValueError(f"rows: more than one row per {keys + [seed]}")
@@ -124,8 +139,9 @@ class Interval:
 
     @property
     def decisive(self) -> bool:
-        """Whether the interval can carry a verdict: finite and of positive width."""
-        return bool(np.isfinite(self.low) and np.isfinite(self.high) and self.high > self.low)
+        """Whether the interval can carry a verdict: finite and wider than rounding error."""
+        return bool(np.isfinite(self.low) and np.isfinite(self.high)
+                    and self.high - self.low > _ROUNDING * max(1.0, abs(self.estimate)))
 
     def covers(self, value: float) -> bool:
         return bool(self.low <= value <= self.high)
@@ -141,24 +157,26 @@ def verdict(interval: Interval) -> str:
 # The C1 statistics ------------------------------------------------------------------------------
 
 @lru_cache(maxsize=64)
-def _pairs(sparsities: int) -> tuple[np.ndarray, np.ndarray]:
-    """Index pairs (a, b), a < b, of the sorted sparsities: Theil-Sen's pairs are every point at a with every point at b."""
-    return np.triu_indices(sparsities, k=1)
+def _pairs(xs: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Positions (a, b) with xs[a] < xs[b]: Theil-Sen's pairs are every point at a with every point at b."""
+    x = np.asarray(xs)
+    return np.nonzero(x[:, None] < x[None, :])
 
 
 def _layout(conditions: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """index[level, sparsity] into the conditions (levels easiest first) and the sparsities, 0 first."""
-    if set(conditions.columns) - {"level", "difficulty", "sparsity", "chance"}:
-        raise ValueError(f"conditions: C1 statistics need exactly level x sparsity, got extra columns "
-                         f"{sorted(set(conditions.columns) - {'level', 'difficulty', 'sparsity', 'chance'})}")
+    """index[level, k] into the conditions (levels easiest first; within a level by sparsity, the
+    dense condition first) and the sparsities xs[k], the same for every level. A sparsity may
+    repeat within a level (two N:M patterns of one sparsity): Theil-Sen pools them as points."""
     difficulty, sparsity = conditions["difficulty"].to_numpy(float), conditions["sparsity"].to_numpy(float)
-    levels, xs = np.unique(difficulty), np.unique(sparsity)
-    index = np.full((len(levels), len(xs)), -1)
-    index[np.searchsorted(levels, difficulty), np.searchsorted(xs, sparsity)] = np.arange(len(conditions))
-    if len(conditions) != index.size or (index < 0).any():
-        raise ValueError("conditions: every level needs every sparsity, once")
-    if xs[0] != 0:
-        raise ValueError("conditions: every level needs sparsity 0 (the dense model)")
+    counts = np.unique(difficulty, return_counts=True)[1]
+    if len(set(counts)) != 1:
+        raise ValueError("conditions: every level needs the same sparsities")
+    index = np.lexsort((sparsity, difficulty)).reshape(len(counts), counts[0])
+    xs = sparsity[index[0]]
+    if not (sparsity[index] == xs).all():
+        raise ValueError("conditions: every level needs the same sparsities")
+    if xs[0] != 0 or (len(xs) > 1 and xs[1] == 0):
+        raise ValueError("conditions: every level needs one condition at sparsity 0 (the dense model)")
     return index, xs
 
 
@@ -175,7 +193,7 @@ def level_slopes(acc: np.ndarray, conditions: pd.DataFrame, chance_corrected: bo
     with np.errstate(divide="ignore", invalid="ignore"):
         drop = ((cells[..., :1] - cells) / (cells[..., :1] - floor)).astype(np.float32)
     drop = np.moveaxis(drop, -3, -1)  # [..., level, sparsity, seed]
-    a, b = _pairs(len(xs))
+    a, b = _pairs(tuple(xs))
     # every seed's point at a with every seed's point at b (float32: the selection is the cost)
     slopes = (drop[..., b, None, :] - drop[..., a, :, None]) / (xs[b] - xs[a]).astype(np.float32)[:, None, None]
     slopes = slopes.reshape(*slopes.shape[:-3], -1)
@@ -213,7 +231,6 @@ def c1_statistics(acc: np.ndarray, conditions: pd.DataFrame, chance_corrected: b
 
 
 c1_statistics.bounds = {"rho": (-1.0, 1.0)}
-MIN_LEVELS = 3  # with two levels a rank correlation is always +1 or -1: no evidence either way
 
 
 def rho_statistic(acc: np.ndarray, conditions: pd.DataFrame) -> np.ndarray:
@@ -309,15 +326,27 @@ def _t_interval(estimate: float, variance: float, df: float, confidence: float) 
     return estimate - half, estimate + half
 
 
+def _seed_variance(statistic, acc: np.ndarray, conditions: pd.DataFrame, jackknife: bool) -> dict[str, float]:
+    """The seeds' part of the pooled statistic's variance: delete-one-seed jackknife, or the spread of
+    the per-seed statistics over the number of seeds."""
+    n_seeds = len(acc)
+    if jackknife:
+        keep = np.array([np.delete(np.arange(n_seeds), s) for s in range(n_seeds)])
+        return {k: (n_seeds - 1) / n_seeds * float(np.sum((v - v.mean()) ** 2))
+                for k, v in _evaluate(statistic, acc[keep], conditions).items()}
+    return {k: float(np.var(v, ddof=1)) / n_seeds for k, v in _evaluate(statistic, acc[:, None], conditions).items()}
+
+
 def intervals(grid: OutcomeGrid, statistic: Callable[[np.ndarray, pd.DataFrame], Mapping[str, np.ndarray]],
               method: str = METHOD, confidence: float = CONFIDENCE, n_boot: int = 2000,
               seed: int = 0) -> dict[str, Interval]:
     """An interval for each value of a statistic that returns several (e.g. `c1_statistics`), from shared resamples.
 
-    Methods: `seed_bootstrap` (percentile, seeds resampled: jdlib's former interval);
-    `seed_t` (t over the per-seed statistics, centred on the pooled estimate); `two_level_bootstrap`
-    (percentile, seeds then questions); `jackknife_questions_t` (the default, see the module
-    docstring). Fewer than two seeds give no interval (NaN).
+    Methods: `seed_bootstrap` (percentile, seeds resampled: jdlib's former interval); `seed_t` (t
+    over the per-seed statistics, centred on the pooled estimate); `two_level_bootstrap`
+    (percentile, seeds then questions); `jackknife_questions_t` and `seed_questions_t` (t with the
+    seeds' variance, by jackknife or per-seed spread, plus the question bootstrap's; see the module
+    docstring). n_boot resamples for the bootstraps. Fewer than two seeds give no interval (NaN).
     """
     if method not in METHODS:
         raise ValueError(f"method: {method!r} is not one of {METHODS}")
@@ -327,8 +356,6 @@ def intervals(grid: OutcomeGrid, statistic: Callable[[np.ndarray, pd.DataFrame],
     conditions, acc = grid.conditions, grid.accuracy()
     n_seeds = len(grid.seeds)
     estimates = {k: float(v[0]) for k, v in _evaluate(statistic, acc[None], conditions).items()}
-    bounds = getattr(statistic, "bounds", {})
-    bounds = {k: bounds for k in estimates} if isinstance(bounds, tuple) else bounds
     ends: dict[str, tuple[float, float, int]] = {}
     if n_seeds < 2:
         ends = {k: (np.nan, np.nan, 0) for k in estimates}
@@ -342,32 +369,25 @@ def intervals(grid: OutcomeGrid, statistic: Callable[[np.ndarray, pd.DataFrame],
             values = _evaluate(statistic, _question_resampled(grid, rng, n_boot, picks), conditions)
         ends = {k: _percentile(v, confidence) for k, v in values.items()}
     elif method == "seed_t":
-        per_seed = _evaluate(statistic, acc[:, None], conditions)
-        for k, v in per_seed.items():
-            low, high = _t_interval(estimates[k], np.var(v, ddof=1) / n_seeds, n_seeds - 1, confidence)
-            ends[k] = (low, high, n_seeds)
+        for k, v_seeds in _seed_variance(statistic, acc, conditions, jackknife=False).items():
+            ends[k] = (*_t_interval(estimates[k], v_seeds, n_seeds - 1, confidence), n_seeds)
     else:
-        if method == "jackknife_questions_t":
-            keep = np.array([np.delete(np.arange(n_seeds), s) for s in range(n_seeds)])
-            seed_part = {k: (n_seeds - 1) / n_seeds * np.sum((v - v.mean()) ** 2)
-                         for k, v in _evaluate(statistic, acc[keep], conditions).items()}
-        else:
-            seed_part = {k: np.var(v, ddof=1) / n_seeds for k, v in _evaluate(statistic, acc[:, None], conditions).items()}
+        seeds = _seed_variance(statistic, acc, conditions, jackknife=method == "jackknife_questions_t")
         questions = _evaluate(statistic, _question_resampled(grid, rng, n_boot), conditions)
-        for k, v_seed in seed_part.items():
+        for k, v_seeds in seeds.items():
             q = questions[k][np.isfinite(questions[k])]
-            v_questions = np.var(q, ddof=1) if len(q) > 1 else np.nan
-            variance = v_seed + v_questions
+            variance = v_seeds + (np.var(q, ddof=1) if len(q) > 1 else np.nan)
             # Satterthwaite: the question bootstrap's variance is known almost exactly, the seeds' has n-1 df
-            df = (n_seeds - 1) * (variance / v_seed) ** 2 if v_seed > 0 else np.inf
-            low, high = _t_interval(estimates[k], variance, df, confidence)
-            ends[k] = (low, high, n_seeds + len(q))
+            df = (n_seeds - 1) * (variance / v_seeds) ** 2 if v_seeds > 0 else np.inf
+            ends[k] = (*_t_interval(estimates[k], variance, df, confidence), n_seeds + len(q))
+    # a statistic's optional `bounds` (name -> (low, high)) clip its interval; a functools.partial keeps its function's
+    bounds = getattr(statistic, "bounds", None) or getattr(getattr(statistic, "func", None), "bounds", {})
     out = {}
     for k, (low, high, count) in ends.items():
         lo, hi = bounds.get(k, (-np.inf, np.inf))
         if np.isfinite(low):
             low, high = max(low, lo), min(high, hi)
-        out[k] = Interval(estimates[k], low, high, method, count, confidence)
+        out[k] = Interval(estimates[k], float(low), float(high), method, int(count), confidence)
     return out
 
 
