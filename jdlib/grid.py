@@ -290,6 +290,8 @@ def run_grid(setting: str, cells: list[dict], make_runner: Callable[[], Runner],
     if todo and _STORED_ONLY.get():
         raise NotInStore(f"{setting}: {len(todo)} of {len(cells)} cells are not in {store.path}")
     if not todo:
+        if progress:  # say that the grid is whole: nothing runs
+            tqdm(total=0, desc=f"{setting}: 0 of {len(cells)} cells to run").close()
         return store.frame(keys)
     check_store(store.path, write=True)
     pool = _Local(make_runner) if executor == "local" else _Dask(executor, make_runner)

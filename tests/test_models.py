@@ -26,7 +26,7 @@ def test_embedded_model_loads_offline_as_a_real_pretrained_encoder(no_network):
 
 def test_hub_id_offline_says_what_to_do(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(OSError, match="huggingface-cli download"):
+    with pytest.raises(ValueError, match="model='nobody-here/no-such-model'.*huggingface-cli download"):
         load_model("nobody-here/no-such-model")
 
 

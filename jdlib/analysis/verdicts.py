@@ -97,7 +97,9 @@ def c1_intervals(rows: pd.DataFrame, spec) -> dict:
         found = intervals.intervals(grid, intervals.c1_statistics, method=method)
     except ValueError as err:  # a grid that is not whole (a level or seed missing): no interval
         return {"statistic": "", "estimate": np.nan, "low": np.nan, "high": np.nan, "verdict": "inconclusive",
-                "interval": f"none ({err})", "levels": rows[spec.level].nunique(), "seeds": rows["seed"].nunique()}
+                "interval": f"none ({err})", "levels": rows[spec.level].nunique(), "seeds": rows["seed"].nunique(),
+                **{f"{name}{end}": np.nan for name in ("rho", "gap", "trend") for end in ("", "_low", "_high")},
+                "verdict_gap": "inconclusive"}
     levels = rows[spec.level].nunique()
     primary = "trend" if levels >= stats.MIN_LEVELS else "gap"
     out = {"statistic": primary, "estimate": found[primary].estimate, "low": found[primary].low,

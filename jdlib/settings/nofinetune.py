@@ -57,7 +57,7 @@ class NoFinetuneConfig(SweepConfig):
       exact_match, exact_match_lenient, f1 is `accuracy`.
     """
 
-    transfer: list[str] = param([NO_FINETUNING], str, f"{NO_FINETUNING} (the compressed pre-trained model is scored "
+    transfer: list[str] = param([NO_FINETUNING], str, f"'{NO_FINETUNING}' (the compressed pre-trained model is scored "
                                 "without fine-tuning)", many=True, choices=(NO_FINETUNING,), role="grid")
     batch_size: int = param(32, int, low=0, strict_low=True, role="run")  # scoring batches: the same numbers
     max_eval: int | None = param(200, int, "a positive integer or null (all)", low=0, strict_low=True, nullable=True)
