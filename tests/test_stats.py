@@ -101,3 +101,13 @@ def test_c1_judges_by_trend_with_question_and_seed_intervals():
     assert falling["verdict"] == "fails" and falling["violations"] == 2
     stored_before = c1_comparisons("setting2", c1_rows({2: 0.1, 4: 0.5, 8: 0.9}, with_outcomes=False)).iloc[0]
     assert stored_before["interval"].startswith("seed_t")
+
+
+def test_c1_reports_the_sparsity_each_level_loses_nothing_at():
+    from jdlib.analysis.verdicts import c1_comparisons
+
+    rows = c1_rows({2: 0.0, 4: 0.5, 8: 0.9}, sparsities=(0.1, 0.3, 0.6), questions=2000)
+    row = c1_comparisons("setting2", rows).iloc[0]
+    free = dict(part.split(": ") for part in row["free_sparsity"].split("; "))
+    assert float(free["2"]) == 0.6 and float(free["8"]) == 0.0  # the easy level loses nothing, the hard at once
+    assert row["free_violations"] == 0

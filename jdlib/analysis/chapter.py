@@ -16,7 +16,7 @@ from .sentences import level_label, setting_findings
 from .verdicts import c1_comparisons, chance_corrected, measured_order
 
 COLUMNS = ["task", "family", "method", "statistic", "estimate", "low", "high", "verdict", "rho", "rho_low", "rho_high",
-           "gap", "gap_low", "gap_high", "violations", "adjacent", "interval"]
+           "gap", "gap_low", "gap_high", "violations", "adjacent", "free_sparsity", "free_violations", "interval"]
 
 
 @dataclass

@@ -109,7 +109,36 @@ def c1_intervals(rows: pd.DataFrame, spec) -> dict:
     for name in ("rho", "gap", "trend"):
         out.update({name: found[name].estimate, f"{name}_low": found[name].low, f"{name}_high": found[name].high})
     out["verdict_gap"] = intervals.verdict(found["gap"])
+    out.update(free_sparsity(grid, method))
     return out
+
+
+def free_sparsity(grid: intervals.OutcomeGrid, method: str) -> dict:
+    """"Earlier" in C1: per level, the largest sparsity up to which the drop is not significantly above
+    zero (the lower end of its 95% interval at or below 0 at that sparsity and every smaller one),
+    easiest level first; and how many adjacent levels, in the declared order, free more than the
+    easier one before them (the paper: 10-15% is free on easy tasks, nothing on hard ones)."""
+    conditions = grid.conditions
+    dense = {level: i for i, (level, x) in enumerate(zip(conditions["level"], conditions["sparsity"])) if x == 0}
+
+    def drops(acc, conds):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return {str(i): ((acc[..., dense[level]] - acc[..., i]) / acc[..., dense[level]]).mean(axis=-1)
+                    for i, (level, x) in enumerate(zip(conds["level"], conds["sparsity"])) if x > 0}
+
+    found = intervals.intervals(grid, drops, method=method)
+    free = {}
+    for level in dict.fromkeys(conditions["level"]):
+        rows = conditions[(conditions["level"] == level) & (conditions["sparsity"] > 0)].sort_values("sparsity")
+        largest = 0.0
+        for i, x in zip(rows.index, rows["sparsity"]):
+            if not found[str(i)].low <= 0:
+                break
+            largest = float(x)
+        free[level] = largest
+    values = list(free.values())
+    return {"free_sparsity": "; ".join(f"{_plain(k)}: {v:g}" for k, v in free.items()),
+            "free_violations": int(sum(b > a for a, b in zip(values, values[1:])))}
 
 
 def c1_monotonic(results: dict[str, pd.DataFrame]) -> claims.ClaimResult:
