@@ -12,7 +12,7 @@ import pandas as pd
 from .. import plots
 from ..settings import SETTINGS, Setting
 from . import stats
-from .sentences import level_label, setting_findings
+from .sentences import gap_findings, level_label, setting_findings
 from .verdicts import c1_comparisons, chance_corrected, measured_order
 
 COLUMNS = ["task", "family", "method", "statistic", "estimate", "low", "high", "verdict", "rho", "rho_low", "rho_high",
@@ -63,23 +63,14 @@ class SettingChapter:
         """Glue-ready values, named `<setting>_...`."""
         prefix, level = self.name, self.setting.level
         trend = self.comparisons if "rho" in self.comparisons else self.comparisons.rename(columns={"estimate": "rho"})
-        out = setting_findings(prefix, self.norm, self.table, trend, level, self.setting.order)
-        verdicts = self.comparisons["verdict"].value_counts().to_dict()
         statistic = {"rho": "the rank correlation between difficulty and slope",
                      "trend": "the Theil-Sen slope of the level slopes against difficulty",
                      "gap": "the slope at the hardest level minus that at the easiest"}.get(
             self.comparisons["statistic"].mode().iloc[0] if len(self.comparisons) else "", "no statistic")
-        out[f"{prefix}_verdicts"] = (
-            f"Across {len(self.comparisons)} task/pattern/method comparison{'s' if len(self.comparisons) != 1 else ''}, "
-            f"C1 ({statistic}, 95% interval) holds in {verdicts.get('holds', 0)}, fails in {verdicts.get('fails', 0)} "
-            f"and is inconclusive in {verdicts.get('inconclusive', 0)}.")
+        out = setting_findings(prefix, self.norm, self.table, trend, level, self.setting.order,
+                               statistic=f"C1 by {statistic}, 95% interval")
         if "gap" in self.comparisons:
-            gaps = self.comparisons["verdict_gap"].value_counts().to_dict()
-            out[f"{prefix}_gap"] = float(np.nanmean(self.comparisons["gap"])) if len(self.comparisons) else float("nan")
-            out[f"{prefix}_gap_verdicts"] = (
-                f"Comparing the hardest level with the easiest, the drop is steeper at the hardest (95% interval of "
-                f"the slope difference above zero) in {gaps.get('holds', 0)}, shallower in {gaps.get('fails', 0)} and "
-                f"indistinguishable in {gaps.get('inconclusive', 0)}.")
+            out.update(gap_findings(prefix, self.comparisons[["gap"]].assign(verdict=self.comparisons["verdict_gap"])))
         out[f"{prefix}_declared_order"] = " < ".join(level_label(v) for v in self.declared)
         out[f"{prefix}_measured_order"] = " < ".join(level_label(v) for v in self.measured)
         out[f"{prefix}_orders_agree"] = ("agrees with the paper's order" if self.declared == self.measured else
@@ -109,9 +100,8 @@ def analyse(setting: str, results: pd.DataFrame) -> SettingChapter:
     norm = stats.normalise(results, spec.level)
     table = stats.trend_table(norm, spec.level)
     comparisons = c1_comparisons(setting, results)
-    corrected = None
-    if spec.chance is not None and not chance_corrected(setting, results).equals(results):
-        corrected = c1_comparisons(setting, chance_corrected(setting, results))
+    rows = chance_corrected(setting, results)
+    corrected = None if rows is results else c1_comparisons(setting, rows)
     levels = results[spec.level].unique()
     declared = [v.item() if isinstance(v, np.generic) else v for v in spec.order.easiest_first(levels)]
     return SettingChapter(spec, results, norm, table, comparisons, corrected, declared,

@@ -11,8 +11,9 @@ def level_label(value) -> str:
 
 
 def setting_findings(prefix: str, norm: pd.DataFrame, table: pd.DataFrame, trend: pd.DataFrame,
-                     level: str, difficulty) -> dict[str, object]:
-    """Glue-ready values: how often the drop grows with sparsity, and with difficulty."""
+                     level: str, difficulty, statistic: str = "95% bootstrap CI over seeds") -> dict[str, object]:
+    """Glue-ready values: how often the drop grows with sparsity, and with difficulty (`statistic`
+    says what the verdicts in `trend` rest on)."""
     hardest = max(norm[level].unique(), key=difficulty)
     easiest = min(norm[level].unique(), key=difficulty)
     top = norm[norm["sparsity"] == norm["sparsity"].max()]
@@ -20,7 +21,7 @@ def setting_findings(prefix: str, norm: pd.DataFrame, table: pd.DataFrame, trend
     combos = len(trend)
     sentence = (f"Across {combos} task/pattern combination{'s' if combos != 1 else ''}, the claim that the drop "
                 f"steepens with difficulty holds in {verdicts.get('holds', 0)}, fails in {verdicts.get('fails', 0)} "
-                f"and is inconclusive in {verdicts.get('inconclusive', 0)} (95% bootstrap CI over seeds).")
+                f"and is inconclusive in {verdicts.get('inconclusive', 0)} ({statistic}).")
     return {
         f"{prefix}_cells": int(len(norm)),
         f"{prefix}_mean_spearman": float(np.nanmean(table["spearman"])) if len(table) else float("nan"),
@@ -35,11 +36,11 @@ def setting_findings(prefix: str, norm: pd.DataFrame, table: pd.DataFrame, trend
 
 
 def gap_findings(prefix: str, gap: pd.DataFrame) -> dict[str, object]:
-    """Glue-ready values of `stats.slope_gap`: the mean hardest-minus-easiest slope and a sentence."""
+    """Glue-ready values of hardest-minus-easiest slope comparisons (columns gap, verdict): their mean and a sentence."""
     verdicts = gap["verdict"].value_counts().to_dict()
     combos = len(gap)
     sentence = (f"Comparing the hardest level with the easiest in {combos} task/pattern combination"
-                f"{'s' if combos != 1 else ''}, the drop is steeper at the hardest level (95% bootstrap CI over seeds "
+                f"{'s' if combos != 1 else ''}, the drop is steeper at the hardest level (95% interval "
                 f"above zero) in {verdicts.get('holds', 0)}, shallower in {verdicts.get('fails', 0)} and "
                 f"indistinguishable in {verdicts.get('inconclusive', 0)}.")
     return {f"{prefix}_gap": float(np.nanmean(gap["gap"])) if combos else float("nan"),

@@ -165,14 +165,7 @@ def chance_corrected(setting: str, rows: pd.DataFrame) -> pd.DataFrame:
     spec = SETTINGS[setting]
     if spec.chance is None or rows is None or rows.empty:
         return rows
-    if setting == "compression":
-        parts = [r.assign(accuracy=r["accuracy"] - SETTINGS[KNOB_SETTINGS[k]].chance(r))
-                 for k, r in rows.groupby("knob") if SETTINGS[KNOB_SETTINGS[k]].chance]
-        return pd.concat(parts) if parts else rows
     return rows.assign(accuracy=rows["accuracy"] - spec.chance(rows).fillna(0.0))
-
-
-KNOB_SETTINGS = {"options": "setting2", "context": "setting3"}
 
 
 def chapter_rows(params: str = "quick", store: str | None = None, compute: bool = True) -> dict:

@@ -18,11 +18,11 @@ Spearman correlation within a family is the same as against sparsity, bits or ra
 """
 from __future__ import annotations
 
-from functools import partial
-
 import dataclasses
 from dataclasses import dataclass
 from functools import partial
+
+import pandas as pd
 
 from ..compress import LOW_RANK_METHODS, QUANT_METHODS
 from ..compress.masks import parse_pattern, prunable_weights
@@ -135,7 +135,12 @@ def score(runner, cell: dict) -> dict:
     return metrics
 
 
+def chance(rows: pd.DataFrame) -> pd.Series:
+    """Each row's chance level as the setting of its knob has it."""
+    return pd.concat([KNOBS[knob].chance(part) for knob, part in rows.groupby("knob")]).reindex(rows.index)
+
+
 SETTING = Setting(
     name="compression", title="Pruning, quantization and low rank", config=CompressionConfig, level="knob",
     order=None, kind="score", parts=lambda config: [Part("compression", cells(config))],
-    make_runner=lambda config: partial(ScoringRunner, config, score), in_c1=False)
+    make_runner=lambda config: partial(ScoringRunner, config, score), in_c1=False, chance=chance)
