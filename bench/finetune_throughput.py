@@ -211,8 +211,9 @@ def part_sweep(args: argparse.Namespace) -> dict:
     from jdlib.results import ResultsStore
     from jdlib.sweep import sweep
 
-    gpus = torch.cuda.device_count() if args.executor == "local-gpus" else int(args.executor.split(":")[1])
-    seeds = list(range(41, 41 + SWEEP_SEEDS_PER_GPU * gpus))
+    gpus = torch.cuda.device_count() if args.executor.startswith("local-gpus") else int(args.executor.split(":")[1])
+    per_gpu = int(args.executor.split(":")[1]) if args.executor.startswith("local-gpus:") else 1
+    seeds = list(range(41, 41 + SWEEP_SEEDS_PER_GPU * gpus * per_gpu))
     grid = {**SWEEP, "seeds": seeds, "max_train": args.max_train, "max_eval": args.max_eval}
     with tempfile.TemporaryDirectory() as tmp:
         store = Path(tmp) / "sweep.sqlite"
@@ -223,9 +224,9 @@ def part_sweep(args: argparse.Namespace) -> dict:
         frame = ResultsStore(store).frame()
     cells = len(frame)
     busy = frame["wall_time_s"].sum()
-    out = {"gpus": gpus, "cells": cells, "seconds": round(seconds, 1), "cells_per_hour": round(cells / seconds * 3600),
+    out = {"gpus": gpus, "workers_per_gpu": per_gpu, "cells": cells, "seconds": round(seconds, 1), "cells_per_hour": round(cells / seconds * 3600),
            "cell_seconds_median": round(float(frame["wall_time_s"].median()), 3),
-           "cell_seconds_sum": round(float(busy), 1), "busy_fraction": round(float(busy) / (gpus * seconds), 3),
+           "cell_seconds_sum": round(float(busy), 1), "busy_fraction": round(float(busy) / (gpus * per_gpu * seconds), 3),
            "executor": args.executor, "grid": grid}
     print(f"sweep on {gpus} GPU(s): {cells} cells in {seconds:.1f} s = {out['cells_per_hour']} cells/hour "
           f"(median cell {out['cell_seconds_median']} s)", flush=True)
@@ -300,7 +301,9 @@ def part_report(args: argparse.Namespace) -> dict:
         out["speedup_by_variant"] = {name: {run: round(cell[name][run]["examples_per_s"] / plain["examples_per_s"], 2)
                                             for run in ("cold", "warm")}
                                      for name in cell if name.startswith("jdlib")}
-    sweeps = {p["gpus"]: p for name, p in parts.items() if name.startswith("sweep")}
+    sweeps = {p["gpus"]: p for name, p in parts.items() if name.startswith("sweep") and p.get("workers_per_gpu", 1) == 1}
+    packed = {f"{p['gpus']}x{p['workers_per_gpu']}": p for name, p in parts.items()
+              if name.startswith("sweep") and p.get("workers_per_gpu", 1) > 1}
     if sweeps:
         most = max(sweeps)
         out["gpus"] = most
@@ -308,6 +311,10 @@ def part_report(args: argparse.Namespace) -> dict:
             out["scaling_efficiency"] = round(sweeps[most]["cells_per_hour"] / (most * sweeps[1]["cells_per_hour"]), 3)
     out["cell"] = cell
     out["sweeps"] = {str(n): p for n, p in sorted(sweeps.items())}
+    if packed:  # several workers per GPU (executor local-gpus:K), against one worker on as many GPUs
+        out["packed_sweeps"] = {name: {**p, "speedup_vs_one_worker": round(
+            p["cells_per_hour"] / sweeps[p["gpus"]]["cells_per_hour"], 2) if p["gpus"] in sweeps else None}
+            for name, p in sorted(packed.items())}
     if "agreement-cuda" in parts and "agreement-cpu" in parts:
         out["agreement"] = {"gpu_device": parts["agreement-cuda"]["device"],
                             "cpu_device": parts["agreement-cpu"]["device"],
@@ -345,7 +352,7 @@ def main() -> None:
     p.add_argument("--cell-variants", nargs="+", choices=["plain_fp32", *VARIANTS],
                    default=["plain_fp32", "jdlib", "jdlib_no_graph", "jdlib_fp32"],
                    help="all: what the cell part times")
-    p.add_argument("--executor", default="local-gpus", help="sweep: local-gpus, or local-cpus:N to try it on a CPU")
+    p.add_argument("--executor", default="local-gpus", help="sweep: local-gpus, local-gpus:K (K workers per GPU), or local-cpus:N to try it on a CPU")
     p.add_argument("--compile", action="store_true", help="all: also time finetune(compile=True), last")
     p.add_argument("--gpus", nargs="+", type=int, default=[1, 2], help="all: the GPU counts to sweep on")
     p.add_argument("--timeout", type=float, default=300, help="all: seconds each part may run")

@@ -175,7 +175,7 @@ class SweepConfig:
     store: str = param("results/quick.sqlite", str, "a path to an SQLite results store", role="run")
     device: str | None = param(None, str, "a torch device such as cpu or cuda:0, or null (the GPU if any)",
                                nullable=True, role="run")
-    executor: str = param("local", str, "local, local-cpus:N, local-gpus or dask://HOST:PORT", role="run")
+    executor: str = param("local", str, "local, local-cpus:N, local-gpus, local-gpus:K or dask://HOST:PORT", role="run")
 
     def validate(self) -> None:
         """Check every declared parameter, then what depends on several (a subclass adds to this)."""

@@ -31,7 +31,8 @@ from .results import ResultsStore, StoreError, cell_key, check_store, provenance
 
 Runner = Callable[[dict], dict]
 EXECUTORS = ("'local' (cells run in this process), 'local-gpus' (one Dask worker per visible GPU), "
-             "'local-cpus:N' (N Dask worker processes) or 'dask://HOST:PORT' (a running Dask scheduler)")
+             "'local-gpus:K' (K workers per visible GPU), 'local-cpus:N' (N Dask worker processes) "
+             "or 'dask://HOST:PORT' (a running Dask scheduler)")
 RESERVED = ("provenance", "outcomes")  # keys of a runner's metrics that are not metrics (see run_grid)
 
 _STORED_ONLY: ContextVar[bool] = ContextVar("stored_only", default=False)
@@ -75,9 +76,9 @@ def check_executor(value: str) -> None:
         raise ValueError(f"executor must be a string, one of {EXECUTORS}; got {value!r}")
     if value == "local":
         return
-    if value == "local-gpus":
+    if re.fullmatch(r"local-gpus(:[1-9][0-9]*)?", value):
         if not _visible_gpus():
-            raise ValueError("executor='local-gpus' needs a visible GPU and torch sees none "
+            raise ValueError(f"executor={value!r} needs a visible GPU and torch sees none "
                              f"(CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES')!r}); "
                              "use 'local' or 'local-cpus:N'")
         return
@@ -108,7 +109,9 @@ def _client(executor: str):
         except OSError as e:  # the connection's timeout included
             raise ConnectionError(f"executor={executor!r}: no Dask scheduler answers at {address} ({e})") from e
     else:
-        gpus = _visible_gpus() if executor == "local-gpus" else []
+        # A small model leaves a GPU mostly idle between kernels: K workers per GPU fill the gaps.
+        per_gpu = int(executor.split(":")[1]) if executor.startswith("local-gpus:") else 1
+        gpus = [g for g in _visible_gpus() for _ in range(per_gpu)] if executor.startswith("local-gpus") else []
         n = len(gpus) or int(executor.split(":")[1])
         threads = str(max(1, (os.cpu_count() or 1) // n))  # math threads per worker (Dask's default: 1)
         env = {"OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads}

@@ -52,8 +52,15 @@ def test_a_bad_executor_is_refused_naming_executor(value, tmp_path):
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
 def test_local_gpus_without_a_gpu_is_refused():
-    with pytest.raises(ValueError, match="executor='local-gpus'.*GPU"):
-        check_executor("local-gpus")
+    for value in ("local-gpus", "local-gpus:3"):
+        with pytest.raises(ValueError, match=f"executor='{value}'.*GPU"):
+            check_executor(value)
+
+
+@pytest.mark.parametrize("value", ["local-gpus:0", "local-gpus:", "local-gpus:x", "local-cpus", "dask://h"])
+def test_malformed_executors_are_refused_naming_the_forms(value):
+    with pytest.raises(ValueError, match="local-gpus:K"):
+        check_executor(value)
 
 
 def test_good_executors_pass():
