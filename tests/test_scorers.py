@@ -3,9 +3,10 @@ import random
 
 import pytest
 import torch
+from tokenizers.processors import TemplateProcessing
 
 from jdlib.difficulty import answer_span, context_window, few_shot, reduce_options
-from jdlib.models import load_model
+from jdlib.models import LoadedModel, load_model, tiny_tokenizer
 from jdlib.scorers import (Embedder, Generator, LoglikScorer, answer_metrics, choose, class_prototypes, exact_match,
                            f1_score, lenient_match, normalize_answer)
 from jdlib.scorers.embedding import choose_among
@@ -15,26 +16,36 @@ from jdlib.scorers.prompts import choice_item
 
 # -- log-likelihood -------------------------------------------------------------------------
 def hand_loglik(loaded, context: str, option: str) -> float:
-    """Plain forward pass over BOS + context + continuation, log-softmax, sum over the continuation."""
-    tok = loaded.tokenizer
-    ctx, cont = encode_pair(tok, context, " " + option)
-    ids = [tok.bos_token_id] + ctx + cont
+    """Plain forward pass over context + continuation tokens, log-softmax, sum over the continuation."""
+    ctx, cont = encode_pair(loaded.tokenizer, context, " " + option)
     with torch.no_grad():
-        logprobs = torch.log_softmax(loaded.model(torch.tensor([ids])).logits[0].float(), -1)
-    start = 1 + len(ctx)
-    return sum(float(logprobs[start + j - 1, t]) for j, t in enumerate(cont))
+        logprobs = torch.log_softmax(loaded.model(torch.tensor([ctx + cont])).logits[0].float(), -1)
+    return sum(float(logprobs[len(ctx) + j - 1, t]) for j, t in enumerate(cont))
+
+
+CASES = [("q: which is a pet? a:", ["cat", "a large dog", "x"]),
+         ("", ["hello", "hi"]),  # zero-shot, empty context: the BOS token alone predicts the first token
+         ("context ends with a space ", ["yes", "no!"]),
+         ("z", ["one token of context"])]
 
 
 @pytest.mark.parametrize("batch_size", [1, 2, 16])
 def test_loglik_matches_a_plain_forward_pass(tiny_llama, batch_size):
     scorer = LoglikScorer(tiny_llama, batch_size=batch_size)
-    cases = [("q: which is a pet? a:", ["cat", "a large dog", "x"]),
-             ("", ["hello", "hi"]),  # zero-shot, empty context: BOS alone predicts the first token
-             ("context ends with a space ", ["yes", "no!"])]
-    for context, options in cases:
+    for context, options in CASES:
         got = scorer.loglikelihoods(context, options)
         want = [hand_loglik(tiny_llama, context, o) for o in options]
         assert got == pytest.approx(want, abs=1e-4)
+
+
+@pytest.mark.parametrize("batch_size", [1, 3, 16])
+def test_contexts_of_different_lengths_batched_together_match_a_plain_forward_pass(tiny_llama, batch_size):
+    requests = [(context, " " + o) for context, options in CASES for o in options]
+    scorer = LoglikScorer(tiny_llama, batch_size=batch_size)
+    got = scorer.score(requests)
+    assert got == pytest.approx([hand_loglik(tiny_llama, c, o[1:]) for c, o in requests], abs=1e-4)
+    if batch_size >= len(requests):  # every context in one pass, every continuation in one more
+        assert scorer.forward_passes == 2
 
 
 def test_loglik_computes_the_shared_prefix_once_and_remembers(tiny_llama):
@@ -47,9 +58,42 @@ def test_loglik_computes_the_shared_prefix_once_and_remembers(tiny_llama):
     assert scorer.forward_passes == 4
 
 
-def test_trailing_context_space_moves_to_the_continuation(tiny_llama):
+def test_trailing_context_whitespace_moves_to_the_continuation(tiny_llama):
     tok = tiny_llama.tokenizer
     assert encode_pair(tok, "abc ", "d") == encode_pair(tok, "abc", " d")
+    assert encode_pair(tok, "abc\n", " d") == encode_pair(tok, "abc", "\n d")
+
+
+def test_context_tokens_carry_the_tokenizers_own_special_tokens(tiny_llama):
+    plain = tiny_llama.tokenizer  # adds no special tokens, as GPT-2's
+    with_bos = tiny_tokenizer()  # puts BOS first, as a Llama tokenizer
+    with_bos._tokenizer.post_processor = TemplateProcessing(single="[CLS] $A", special_tokens=[("[CLS]", 2)])
+    ab = plain.encode("ab", add_special_tokens=False)
+    assert encode_pair(plain, "ab", " c")[0] == ab
+    assert encode_pair(with_bos, "ab", " c")[0] == [with_bos.bos_token_id] + ab
+    for tok in (plain, with_bos):
+        assert encode_pair(tok, "", " c") == ([tok.bos_token_id], tok.encode(" c", add_special_tokens=False))
+
+
+def test_a_tokenizer_that_appends_special_tokens_is_refused(tiny_llama):
+    tok = tiny_tokenizer()
+    tok._tokenizer.post_processor = TemplateProcessing(single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)])
+    with pytest.raises(ValueError, match="adds special tokens after the text"):
+        LoglikScorer(LoadedModel(tiny_llama.model, tok, "t", "causal_lm", "decoder"))
+
+
+def test_long_contexts_lose_tokens_from_the_left(tiny_llama):
+    scorer = LoglikScorer(tiny_llama, max_length=12)
+    context = "a long context of many characters"
+    cut = encode_pair(tiny_llama.tokenizer, context, " yes")[0][-(12 + 1 - 4):]  # 13 tokens, " yes" has 4
+    tok = tiny_llama.tokenizer
+    with torch.no_grad():
+        ids = cut + tok.encode(" yes", add_special_tokens=False)
+        logprobs = torch.log_softmax(tiny_llama.model(torch.tensor([ids[:-1]])).logits[0].float(), -1)
+    want = sum(float(logprobs[len(cut) - 1 + j, t]) for j, t in enumerate(ids[len(cut):]))
+    assert scorer.loglikelihoods(context, ["yes"]) == pytest.approx([want], abs=1e-4)
+    with pytest.raises(ValueError, match="max_length=12"):
+        scorer.loglikelihoods(context, ["an option longer than twelve tokens"])
 
 
 def test_acc_and_acc_norm_follow_the_harness(tiny_llama):

@@ -3,7 +3,8 @@
 Two multiple-choice formats, both scored by `loglik.LoglikScorer` (target delimiter " "):
 
 - "cloze": "Question: <q>\\nAnswer:" and each option's text is a continuation (the
-  lm-evaluation-harness format of tasks such as PIQA, HellaSwag, ARC);
+  lm-evaluation-harness template of PIQA and ARC; the harness reads HellaSwag's context and
+  OpenBookQA's question stem bare, without "Question:" and "Answer:");
 - "letters": the question, the options as "A. <option>" lines, "Answer:", and the letters
   are the continuations (the harness's MMLU format, with its subject header).
 
