@@ -6,6 +6,11 @@ bound by kernel launches, not arithmetic, so there the data stays on the device,
 one shape (the split padded to its longest item; the last batch filled with ignored rows), and
 the whole step (forward under bf16 autocast, backward, the transfer mode's masking, fused AdamW)
 is captured once as a CUDA graph and replayed; losses stay on the device until the end.
+
+The head follows the task's kind, on one path: a classification split (`text`, `label`) is one
+sequence per item; a multiple-choice split (`text`, `options`, `label`) is one (text, option)
+pair per option, as transformers' `AutoModelForMultipleChoice` takes them ([questions, options,
+length] inputs, one logit per option, cross-entropy over a question's options).
 """
 from __future__ import annotations
 
@@ -40,9 +45,9 @@ def seed_everything(seed: int) -> None:
 class Encoded:
     """A tokenised split: every model input padded to the split's longest item (a multiple of 8)."""
 
-    inputs: dict[str, torch.Tensor]  # [n, length] each: input_ids, attention_mask, ...
-    labels: torch.Tensor  # [n]
-    lengths: torch.Tensor  # [n] tokens of each item
+    inputs: dict[str, torch.Tensor]  # [n, length] each (multiple choice: [n, options, length]): input_ids, ...
+    labels: torch.Tensor  # [n]: the class, or the gold option
+    lengths: torch.Tensor  # [n] tokens of each item (multiple choice: of its longest option)
     left_padded: bool
 
     def __len__(self) -> int:
@@ -50,7 +55,13 @@ class Encoded:
 
     @property
     def length(self) -> int:
-        return next(iter(self.inputs.values())).shape[1]
+        return next(iter(self.inputs.values())).shape[-1]
+
+    @property
+    def options(self) -> int:
+        """Sequences per item: the options of a multiple-choice question, 1 for classification."""
+        shape = next(iter(self.inputs.values())).shape
+        return shape[1] if len(shape) == 3 else 1
 
     def to(self, device: torch.device | str) -> Encoded:
         return Encoded({k: v.to(device) for k, v in self.inputs.items()}, self.labels.to(device),
@@ -62,7 +73,7 @@ class Encoded:
         if trim:
             longest = int(self.lengths[index].max())
             columns = slice(self.length - longest, None) if self.left_padded else slice(None, longest)
-        return {**{k: v[index, columns] for k, v in self.inputs.items()}, "labels": self.labels[index]}
+        return {**{k: v[index, ..., columns] for k, v in self.inputs.items()}, "labels": self.labels[index]}
 
 
 _ENCODED: OrderedDict[str, Encoded] = OrderedDict()
@@ -70,25 +81,57 @@ _ENCODED_KEEP = 8  # a sweep's cells reuse the same few splits (a task's validat
 
 
 def encode(loaded: LoadedModel, dataset: datasets.Dataset, max_length: int) -> Encoded:
-    """Tokenise the `text` (and `text_pair`, if any) column, truncated to `max_length`; keep `label`."""
+    """Tokenise the `text` (and `text_pair`, unless it is all None) column, truncated to `max_length`; keep `label`.
+
+    A split with an `options` column is multiple choice: each question's text is paired with each
+    of its options (the same number for every question), truncated together to `max_length`.
+    """
     tok = loaded.tokenizer
-    pair = "text_pair" in dataset.column_names
-    ident = f"{dataset._fingerprint}|{type(tok).__name__}|{tok.name_or_path}|{len(tok)}|{max_length}|{pair}"
+    choice = "options" in dataset.column_names
+    check_head(loaded, choice)
+    ident = f"{dataset._fingerprint}|{type(tok).__name__}|{tok.name_or_path}|{len(tok)}|{max_length}"
     if ident in _ENCODED:
         _ENCODED.move_to_end(ident)
         return _ENCODED[ident]
     columns = dataset[:]
+    # GLUE's one-sentence tasks carry a text_pair column of None (jdlib.data.hub)
+    pair = any(p is not None for p in columns.get("text_pair", ()))
+    first, second = columns["text"], columns["text_pair"] if pair else None
+    if choice:
+        options = option_count(columns["options"])
+        first = [text for text in first for _ in range(options)]
+        second = [option for row in columns["options"] for option in row]
     # NumPy arrays, then tensors sharing their memory: building tensors from the lists directly
     # took longer than the tokenising.
-    enc = tok(columns["text"], columns["text_pair"] if pair else None, truncation=True, max_length=max_length,
-              padding="longest", pad_to_multiple_of=8, return_tensors="np")
+    enc = tok(first, second, truncation=True, max_length=max_length, padding="longest", pad_to_multiple_of=8,
+              return_tensors="np")
     inputs = {k: torch.from_numpy(v).long() for k, v in enc.items() if k in tok.model_input_names}
     lengths = torch.from_numpy(enc["attention_mask"]).sum(1)
+    if choice:
+        inputs = {k: v.view(len(dataset), options, -1) for k, v in inputs.items()}
+        lengths = lengths.view(len(dataset), options).amax(1)
     encoded = Encoded(inputs, torch.tensor(columns["label"], dtype=torch.long), lengths, tok.padding_side == "left")
     _ENCODED[ident] = encoded
     if len(_ENCODED) > _ENCODED_KEEP:
         _ENCODED.popitem(last=False)
     return encoded
+
+
+def check_head(loaded: LoadedModel, choice: bool) -> None:
+    """Raise a ValueError unless the model's head fits the split: multiple choice for one with options."""
+    if choice != (loaded.head == "multiple_choice"):
+        split = "a multiple-choice split (an options column)" if choice else "a classification split (no options)"
+        wanted = "multiple_choice" if choice else "classification"
+        raise ValueError(f"{split} needs a model loaded with head={wanted!r}; {loaded.name} has head={loaded.head!r}")
+
+
+def option_count(options: list[list[str]]) -> int:
+    """The number of options every question offers; a ValueError if they differ."""
+    counts = sorted({len(row) for row in options})
+    if len(counts) != 1 or counts[0] < 2:
+        raise ValueError(f"options: multiple-choice fine-tuning needs the same number (2 or more) of options for "
+                         f"every question; this split has {', '.join(map(str, counts)) or 'no questions'}")
+    return counts[0]
 
 
 def init_head(loaded: LoadedModel, seed: int) -> None:
@@ -140,6 +183,8 @@ def finetune(
 ) -> list[float]:
     """Fine-tune `loaded.model` in place on `train` (AdamW, linear decay with warm-up); return the step losses.
 
+    A classification model trains on columns text (text_pair), label; a multiple-choice model on
+    text, options, label, `batch_size` questions (each with all its options) a step.
     Trains on the model's device, and the defaults follow it: on CUDA, bf16 autocast
     (`precision="bf16"`; the weights and the optimizer state stay fp32), fixed-shape batches and
     a CUDA graph of the step; on the CPU, fp32 and each batch cut to its longest item. `compile`

@@ -100,6 +100,17 @@ def test_trimmed_batches_equal_a_padding_collators():
         assert torch.equal(ours[key], theirs[key]), key
 
 
+def test_a_text_pair_column_of_none_encodes_the_text_alone():
+    """GLUE's one-sentence tasks (SST-2, CoLA) carry text_pair None (jdlib.data.hub)."""
+    loaded = tiny_model("bert", head="classification", num_labels=2)
+    data = toy_data(6)
+    with_none = data.add_column("text_pair", [None] * len(data))
+    alone, paired = encode(loaded, data, max_length=64), encode(loaded, with_none, max_length=64)
+    assert all(torch.equal(alone.inputs[k], paired.inputs[k]) for k in alone.inputs)
+    two = encode(loaded, data.add_column("text_pair", ["xy"] * len(data)), max_length=64)
+    assert torch.equal(two.lengths, alone.lengths + 2)
+
+
 def test_outcomes_are_per_question_in_order_and_average_to_the_accuracy():
     loaded, _ = tuned()
     data = toy_data(30, seed=5)

@@ -1,5 +1,10 @@
 """The fine-tuning settings' cell: compress the pre-trained model, fine-tune under a transfer
-mode on (a fraction of) a task, evaluate. Shared by Setting 1, Setting 5 and the ablations."""
+mode on (a fraction of) a task, evaluate. Shared by Setting 1, Setting 5 and the ablations.
+
+The task's kind picks the head, on one path: a classification task gets one output per class, a
+multiple-choice task (CommonsenseQA, WinoGrande in the true gem at paper scale) one score per
+(question, option) pair, as transformers' AutoModelForMultipleChoice. The compression, the
+transfer modes and the recipe are the same for both."""
 from __future__ import annotations
 
 from ..compress.calibrate import calibration_for
@@ -12,6 +17,7 @@ from ..train import finetune, init_head
 from .compressed import CompressedWeights
 
 DENSE = {"transfer": "dense", "method": "none", "pattern": "dense", "sparsity": 0.0}
+HEADS = ("classification", "multiple_choice")  # the task kinds a head is fine-tuned on, each its head's name
 
 
 def transfer_cells(config) -> list[dict]:
@@ -41,7 +47,10 @@ class FinetuneRunner:
     def _load(self, task_name: str) -> None:
         config = self.config
         self.task = load_task(task_name).cap(config.max_train, config.max_eval)
-        self.loaded = load_model(config.model, head="classification", num_labels=self.task.num_labels,
+        if self.task.kind not in HEADS:
+            raise ValueError(f"task={task_name!r} is a {self.task.kind} task: fine-tuning needs a "
+                             f"{' or '.join(HEADS)} task")
+        self.loaded = load_model(config.model, head=self.task.kind, num_labels=self.task.num_labels,
                                  device=config.device)
         self.pretrained = snapshot(self.loaded.model)
         self.compressed = CompressedWeights(self.loaded.model, config.scope)

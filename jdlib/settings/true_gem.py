@@ -8,11 +8,11 @@ tasks (the human-model gap, as Setting 5).
 
 The two parts are Setting 1 and Setting 5 grids with more transfer modes: their cells are made
 by `setting1.cells` and `transfer_cells`, keyed as those settings' cells, so a row either
-setting has already run (dense, sparse) is reused and only the other modes run.
+setting has already run (dense, sparse) is reused and only the other modes run. At paper scale the
+across-task tasks (CommonsenseQA, WinoGrande) are multiple choice: `FinetuneRunner` fine-tunes
+them with a multiple-choice head, under the same four modes and recipe.
 """
 from __future__ import annotations
-
-from functools import partial
 
 import dataclasses
 from dataclasses import dataclass
