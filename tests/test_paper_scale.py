@@ -4,6 +4,7 @@ hub's schema, no network), the multiple-choice sets of the true gem, and the pap
 import datasets
 import pandas as pd
 import pytest
+import torch
 
 from jdlib import load_task
 from jdlib.data import check_task_name, human_scores
@@ -165,3 +166,118 @@ def test_paper_true_gem_params_are_the_official_recipe_and_rank_across_tasks_by_
     across.validate()
     gaps = {t: human_model_gap(human_scores(t)["average"], APPENDIX_B[t].model) for t in across.tasks}
     assert sorted(gaps, key=gaps.get) == ["winogrande", "commonsense_qa"]
+
+
+# -- fitting the paper's models: dtype, placement, memory -------------------------------------
+@pytest.fixture(scope="module")
+def fp16_llama_folder(tmp_path_factory):
+    """A tiny Llama saved in fp16, as Vicuna's checkpoints are."""
+    from transformers import AutoModelForCausalLM
+
+    from jdlib.models import tiny_model
+
+    tiny = tiny_model("llama", head="causal_lm")
+    folder = tmp_path_factory.mktemp("fp16_llama")
+    AutoModelForCausalLM.from_config(tiny.model.config, dtype=torch.float16).save_pretrained(folder)
+    tiny.tokenizer.save_pretrained(folder)
+    return folder
+
+
+def test_scored_models_load_in_their_checkpoints_dtype_and_fine_tuned_ones_in_fp32(fp16_llama_folder):
+    from jdlib.models import load_model
+
+    scored = load_model(str(fp16_llama_folder), head="causal_lm", device="cpu")
+    assert {p.dtype for p in scored.model.parameters()} == {torch.float16}  # no fp32 copy of the weights
+    tuned = load_model(str(fp16_llama_folder), head="classification", num_labels=2, device="cpu")
+    assert {p.dtype for p in tuned.model.parameters()} == {torch.float32}  # AdamW updates fp32 weights
+    assert next(load_model(str(fp16_llama_folder), head="causal_lm", device="cpu",
+                           dtype="bfloat16").model.parameters()).dtype == torch.bfloat16
+    with pytest.raises(ValueError, match="dtype='half'"):
+        load_model(str(fp16_llama_folder), head="causal_lm", device="cpu", dtype="half")
+
+
+def test_multiple_choice_head_loads_for_the_true_gems_across_part():
+    from jdlib.models import load_model
+
+    loaded = load_model("tiny-bert", head="multiple_choice", device="cpu")
+    batch = loaded.tokenizer(["q a", "q b", "q c"], return_tensors="pt", padding=True)
+    logits = loaded.model(**{k: v.unsqueeze(0) for k, v in batch.items()}).logits
+    assert logits.shape == (1, 3) and next(loaded.model.parameters()).dtype == torch.float32
+
+
+@pytest.mark.parametrize("pattern, scope", [("unstructured", "layer"), ("unstructured", "row"), ("2:4", "layer"),
+                                            ("7:8", "global")])
+def test_magnitude_masks_made_matrix_by_matrix_equal_the_whole_models_selection(tiny_llama, pattern, scope):
+    from jdlib.compress.magnitude import magnitude_masks, magnitude_scores
+    from jdlib.compress.masks import select
+
+    streamed = magnitude_masks(tiny_llama.model, 0.5, pattern, scope)
+    whole = select(magnitude_scores(tiny_llama.model), 0.5, pattern, scope)
+    assert streamed.keys() == whole.keys() and all(torch.equal(streamed[k], whole[k]) for k in whole)
+
+
+def cache_bytes_per_token(loaded, tokens: int) -> float:
+    out = loaded.model(input_ids=torch.randint(5, 40, (1, tokens)), use_cache=True)
+    cache = getattr(out, "cache", None) or out.past_key_values
+    return sum(t.numel() * t.element_size() for layer in cache.layers for t in (layer.keys, layer.values)) / tokens
+
+
+def test_a_tokens_memory_bound_covers_its_cache_and_logits(tiny_llama):
+    from jdlib.models import bytes_per_token
+
+    with torch.no_grad():
+        held = cache_bytes_per_token(tiny_llama, 12)
+    logits_row = tiny_llama.model.config.vocab_size * 4
+    bound = bytes_per_token(tiny_llama.model.config, 4)
+    assert bound >= held + logits_row
+    assert bound - bytes_per_token(tiny_llama.model.config, 4, cache=False) >= held  # the cache term alone covers it
+
+
+def test_batches_fill_the_free_memory_share(tiny_llama, monkeypatch):
+    from jdlib import models
+
+    per_token = models.bytes_per_token(tiny_llama.model.config, 4)
+    monkeypatch.setattr(models, "free_bytes", lambda device: 400 * 100 * per_token)
+    assert models.fitting_batch(tiny_llama.model, 100, share=0.5) == 200
+    assert models.fitting_batch(tiny_llama.model, 100, share=0.5, cap=64) == 64
+    assert models.fitting_batch(tiny_llama.model, 10**9) == 1
+    monkeypatch.setattr(models, "free_bytes", lambda device: None)  # off a GPU
+    assert models.fitting_batch(tiny_llama.model, 100) == models.CPU_BATCH
+
+
+def test_generation_batched_from_memory_equals_one_prompt_at_a_time(tiny_llama):
+    from jdlib.scorers import Generator
+
+    prompts = ["ab", "a much longer prompt here", "xyz?", "q"]
+    auto = Generator(tiny_llama, max_new_tokens=5, batch_size=None, stop=())(prompts)
+    alone = [Generator(tiny_llama, max_new_tokens=5, batch_size=1, stop=())([p])[0] for p in prompts]
+    assert auto == alone
+
+
+def test_a_prompt_too_long_keeps_its_bos_and_its_end(tiny_llama):
+    from jdlib.scorers import Generator
+
+    tok = tiny_llama.tokenizer
+    prompt = "the context that runs far too long: question?"
+    ids = tok(prompt, add_special_tokens=False)["input_ids"]
+    ids = [tok.bos_token_id] + ids[-(16 - 3 - 1):]  # max_length 16, 3 new tokens, the BOS
+    with torch.no_grad():
+        for _ in range(3):
+            ids.append(int(tiny_llama.model(torch.tensor([ids])).logits[0, -1].argmax()))
+    got = Generator(tiny_llama, max_new_tokens=3, max_length=16, stop=())([prompt])[0]
+    assert got == tok.decode(ids[-3:], skip_special_tokens=True).strip()
+    with pytest.raises(ValueError, match="max_length=4"):
+        Generator(tiny_llama, max_new_tokens=3, max_length=4)
+
+
+def test_snapshot_goes_to_host_memory_when_the_device_is_short(tiny_llama, monkeypatch):
+    from jdlib import models
+
+    monkeypatch.setattr(models, "free_bytes", lambda device: 0)
+    copy = models.snapshot(tiny_llama.model)
+    state = tiny_llama.model.state_dict()
+    assert all(torch.equal(copy[k], v) and copy[k].data_ptr() != v.data_ptr() for k, v in state.items())
+    with torch.no_grad():
+        next(tiny_llama.model.parameters()).add_(1.0)
+    models.restore(tiny_llama.model, copy)
+    assert all(torch.equal(copy[k], v) for k, v in tiny_llama.model.state_dict().items())

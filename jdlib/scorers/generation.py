@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 import torch
 
-from ..models import LoadedModel
+from ..models import LoadedModel, fitting_batch
 
 STOP = ("\n",)  # generation ends at the first newline, as lm-evaluation-harness's QA tasks do
 
@@ -87,12 +87,21 @@ ANSWER_METRICS = ("exact_match", "exact_match_lenient", "f1")
 
 
 class Generator:
-    """Greedy answers of a decoder for the weights it holds, each distinct prompt generated once."""
+    """Greedy answers of a decoder for the weights it holds, each distinct prompt generated once.
 
-    def __init__(self, loaded: LoadedModel, max_new_tokens: int = 16, batch_size: int = 16,
+    Prompts run longest first, `batch_size` at a time, or (None) as many as the device's free
+    memory holds with their key/value cache (`models.fitting_batch`), so short prompts go in
+    large batches. A prompt longer than `max_length - max_new_tokens` tokens keeps its BOS and
+    its end (the question), losing the start of its context.
+    """
+
+    def __init__(self, loaded: LoadedModel, max_new_tokens: int = 16, batch_size: int | None = 16,
                  max_length: int = 2048, stop: Sequence[str] = STOP):
         if loaded.kind != "decoder":
             raise ValueError(f"generation needs a decoder; {loaded.name} is an {loaded.kind}")
+        if max_length < max_new_tokens + 2:
+            raise ValueError(f"max_length={max_length} leaves no room for a prompt before max_new_tokens="
+                             f"{max_new_tokens}: use max_length >= max_new_tokens + 2")
         self.loaded = loaded
         self.max_new_tokens = max_new_tokens
         self.batch_size = batch_size
@@ -111,14 +120,17 @@ class Generator:
         model.eval()
         device = next(model.parameters()).device
         bos = [tok.bos_token_id] if tok.bos_token_id is not None else []
-        budget = self.max_length - self.max_new_tokens
-        encoded = [(bos + tok(p, add_special_tokens=False)["input_ids"])[-budget:] for p in prompts]
+        budget = self.max_length - self.max_new_tokens - len(bos)
+        encoded = [bos + tok(p, add_special_tokens=False)["input_ids"][-budget:] for p in prompts]
         order = sorted(range(len(prompts)), key=lambda i: -len(encoded[i]))
         answers: dict[int, str] = {}
         pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-        for start in range(0, len(order), self.batch_size):
-            idx = order[start:start + self.batch_size]
-            width = max(len(encoded[i]) for i in idx)
+        start = 0
+        while start < len(order):
+            size = self.batch_size or fitting_batch(model, len(encoded[order[start]]) + self.max_new_tokens)
+            idx = order[start:start + size]
+            start += len(idx)
+            width = len(encoded[idx[0]])
             ids = torch.full((len(idx), width), pad, dtype=torch.long)
             mask = torch.zeros((len(idx), width), dtype=torch.long)
             for row, i in enumerate(idx):  # left padding: every prompt ends where generation starts
