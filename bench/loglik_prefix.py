@@ -52,7 +52,8 @@ def examples(n: int, context_chars: int, options: int, seed: int = 0) -> list[tu
 
 @torch.no_grad()
 def per_option(loaded, items) -> list[list[float]]:
-    """Baseline: a full forward pass over BOS + context + continuation for every option."""
+    """Baseline: a full forward pass over context + continuation for every option (the tokens
+    `encode_pair` gives, which carry the tokenizer's own start token as lm-evaluation-harness's do)."""
     model, tok = loaded.model, loaded.tokenizer
     device = next(model.parameters()).device
     out = []
@@ -60,9 +61,9 @@ def per_option(loaded, items) -> list[list[float]]:
         row = []
         for option in options:
             ctx, cont = encode_pair(tok, context, " " + option)
-            ids = torch.tensor([[tok.bos_token_id] + ctx + cont], device=device)
+            ids = torch.tensor([ctx + cont], device=device)
             logprobs = torch.log_softmax(model(ids).logits[0].float(), -1)
-            start = 1 + len(ctx)
+            start = len(ctx)
             row.append(float(logprobs[start - 1:start - 1 + len(cont)].gather(1, torch.tensor(cont, device=device)[:, None]).sum()))
         out.append(row)
     return out
