@@ -41,6 +41,10 @@ _STORED_ONLY: ContextVar[bool] = ContextVar("stored_only", default=False)
 class NotInStore(LookupError):
     """A grid with cells missing from the store, met inside `stored_only()`."""
 
+    def __init__(self, setting: str, missing: int, total: int, path: object):
+        super().__init__(f"{setting}: {missing} of {total} cells are not in {path}")
+        self.setting, self.missing, self.total = setting, missing, total
+
 
 def reading_only() -> bool:
     """Whether the sweeps run now compute nothing (inside `stored_only()`)."""
@@ -291,7 +295,7 @@ def run_grid(setting: str, cells: list[dict], make_runner: Callable[[], Runner],
     by_key = dict(zip(keys, cells))  # a cell listed twice runs once
     todo = deque((k, c) for k, c in by_key.items() if k not in done)
     if todo and _STORED_ONLY.get():
-        raise NotInStore(f"{setting}: {len(todo)} of {len(cells)} cells are not in {store.path}")
+        raise NotInStore(setting, len(todo), len(cells), store.path)
     if not todo:
         if progress:  # say that the grid is whole: nothing runs
             tqdm(total=0, desc=f"{setting}: 0 of {len(cells)} cells to run").close()

@@ -111,3 +111,27 @@ def test_c1_reports_the_sparsity_each_level_loses_nothing_at():
     free = dict(part.split(": ") for part in row["free_sparsity"].split("; "))
     assert float(free["2"]) == 0.6 and float(free["8"]) == 0.0  # the easy level loses nothing, the hard at once
     assert row["free_violations"] == 0
+
+
+def test_chance_correction_reaches_the_statistics_read_from_per_question_outcomes():
+    """Corrected, the drop is (dense - acc) / (dense - 1/options): the same estimate whether the
+    statistic reads per-question outcomes or the stored accuracies, and not the plain one."""
+    from jdlib.analysis.verdicts import c1_comparisons
+
+    slopes = {2: 0.2, 4: 0.4, 8: 0.6}
+    plain = c1_comparisons("setting2", c1_rows(slopes)).iloc[0]
+    corrected = c1_comparisons("setting2", c1_rows(slopes), correct_chance=True).iloc[0]
+    from_accuracy = c1_comparisons("setting2", c1_rows(slopes, with_outcomes=False), correct_chance=True).iloc[0]
+    assert corrected["interval"] != from_accuracy["interval"]  # one read outcomes, the other accuracies
+    assert corrected["gap"] == pytest.approx(from_accuracy["gap"], rel=1e-5)
+    assert abs(corrected["gap"] - plain["gap"]) > 0.1
+
+
+def test_a_level_order_other_than_the_declared_one_can_be_judged():
+    from jdlib.analysis.verdicts import c1_comparisons
+    from jdlib.settings.spec import DifficultyOrder
+
+    rows = c1_rows({2: 0.1, 4: 0.5, 8: 0.9})
+    reversed_order = DifficultyOrder(lambda options: -options, "reversed", "8 < 4 < 2")
+    assert c1_comparisons("setting2", rows).iloc[0]["verdict"] == "holds"
+    assert c1_comparisons("setting2", rows, order=reversed_order).iloc[0]["verdict"] == "fails"

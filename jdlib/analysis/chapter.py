@@ -10,10 +10,12 @@ import numpy as np
 import pandas as pd
 
 from .. import plots
-from ..settings import SETTINGS, Setting
-from . import stats
+from ..grid import NotInStore, stored_only
+from ..settings import SETTINGS, Setting, load
+from ..sweep import sweep
+from . import claims, compression, stats
 from .sentences import gap_findings, level_label, setting_findings
-from .verdicts import c1_comparisons, chance_corrected, measured_order
+from .verdicts import c1_comparisons, measured_order
 
 COLUMNS = ["task", "family", "method", "statistic", "estimate", "low", "high", "verdict", "rho", "rho_low", "rho_high",
            "gap", "gap_low", "gap_high", "violations", "adjacent", "free_sparsity", "free_violations", "interval"]
@@ -100,9 +102,81 @@ def analyse(setting: str, results: pd.DataFrame) -> SettingChapter:
     norm = stats.normalise(results, spec.level)
     table = stats.trend_table(norm, spec.level)
     comparisons = c1_comparisons(setting, results)
-    rows = chance_corrected(setting, results)
-    corrected = None if rows is results else c1_comparisons(setting, rows)
+    corrected = None if spec.chance is None else c1_comparisons(setting, results, correct_chance=True)
     levels = results[spec.level].unique()
     declared = [v.item() if isinstance(v, np.generic) else v for v in spec.order.easiest_first(levels)]
     return SettingChapter(spec, results, norm, table, comparisons, corrected, declared,
                           measured_order(setting, results))
+
+
+@dataclass
+class Committed:
+    """A chapter's grid at other params (the full grids) read from its committed store, computing
+    nothing; `rows` is None, and `status` says why, where the grid is not whole there."""
+
+    setting: Setting
+    params: str
+    rows: pd.DataFrame | None
+    status: str
+    chapter: SettingChapter | None = None  # the C1 settings' analysis of `rows`
+
+    def summary(self):
+        from IPython.display import Markdown
+
+        return Markdown(self.status)
+
+    def figure(self) -> plt.Figure | None:
+        """The chapter's figure on these rows (closed: a notebook shows it once, as the cell's value)."""
+        figure = None
+        if self.chapter is not None:
+            figure = self.chapter.figure()
+        elif self.rows is not None and self.setting.name == "lmc":
+            figure = plots.barriers(self.rows, self.setting.level, self.setting.order, level_label="fraction")
+        if figure is not None:
+            plt.close(figure)
+        return figure
+
+    def verdict_table(self) -> pd.DataFrame | None:
+        """C1's table (a difficulty setting), C5's (the loss basin) or C3's statistic (the compression grid)."""
+        if self.chapter is not None:
+            return self.chapter.verdict_table()
+        if self.rows is None:
+            return None
+        if self.setting.name == "lmc":
+            return claims.c5_basin(self.rows, self.setting.level, self.setting.order)["table"].round(4)
+        if self.setting.name == "compression":
+            knobs = sorted(self.rows["knob"].unique())
+            return compression.within_table(compression.analyse(self.rows, knobs)["within"]).round(3)
+        return None
+
+
+def _provenance(rows: pd.DataFrame) -> str:
+    devices = ", ".join(f"{n} on {d}" for d, n in rows["device"].value_counts().items())
+    commits = sorted({str(c)[:7] for c in rows["git_commit"]})
+    return (f"{len(rows)} cells ({devices}; {rows['wall_time_s'].sum() / 60:.0f} minutes of cell time), "
+            f"computed at commit{'s' if len(commits) > 1 else ''} {', '.join(commits)}")
+
+
+def committed(setting: str, params: str = "full", built: str | None = None) -> Committed:
+    """`setting`'s grid at `params` from the store its params name (the committed results/full.sqlite),
+    computing nothing; `built` is the params this build ran (the same: nothing more to show)."""
+    spec = SETTINGS[setting]
+    if built == params:
+        return Committed(spec, params, None, f"This build ran `params/{params}` itself: the sections above are "
+                                             "the full-scale ones.")
+    config = load(setting, params)
+    try:
+        with stored_only():
+            rows = sweep(config, progress=False)
+    except NotInStore as err:
+        return Committed(spec, params, None, f"The grid of `params/{params}` is not whole in the committed store "
+                                             f"`{config.store}` yet: {err.total - err.missing} of its {err.total} "
+                                             f"cells are there (a later run resumes it), so this chapter shows no "
+                                             "full-scale result.")
+    frame = pd.concat([rows.within, rows.across], ignore_index=True) if hasattr(rows, "within") else rows
+    status = (f"Read from the committed store `{config.store}` (computing nothing): `params/{params}`, "
+              f"{_provenance(frame)}.")
+    chapter = analyse(setting, rows) if spec.in_c1 else None
+    if chapter is not None:
+        status += f" {chapter.findings()[f'{setting}_verdicts']} {chapter.findings()[f'{setting}_chance']}"
+    return Committed(spec, params, rows, status, chapter)

@@ -195,7 +195,8 @@ def level_slopes(acc: np.ndarray, conditions: pd.DataFrame, chance_corrected: bo
     drop = np.moveaxis(drop, -3, -1)  # [..., level, sparsity, seed]
     a, b = _pairs(tuple(xs))
     # every seed's point at a with every seed's point at b (float32: the selection is the cost)
-    slopes = (drop[..., b, None, :] - drop[..., a, :, None]) / (xs[b] - xs[a]).astype(np.float32)[:, None, None]
+    with np.errstate(invalid="ignore"):  # a NaN drop (dense at chance) gives NaN slopes, handled below
+        slopes = (drop[..., b, None, :] - drop[..., a, :, None]) / (xs[b] - xs[a]).astype(np.float32)[:, None, None]
     slopes = slopes.reshape(*slopes.shape[:-3], -1)
     half = slopes.shape[-1] // 2
     middle = np.partition(slopes, [half - 1, half] if slopes.shape[-1] % 2 == 0 else half, axis=-1)

@@ -8,11 +8,15 @@ and the claims that need it are "not run" (the committed store of the full grids
 """
 from __future__ import annotations
 
+from dataclasses import replace
+from functools import partial
+
 import numpy as np
 import pandas as pd
 
 from ..grid import NotInStore, stored_only
 from ..settings import SETTINGS, load
+from ..settings.spec import DifficultyOrder
 from ..sweep import sweep
 from . import claims, compression, intervals, stats
 
@@ -52,7 +56,8 @@ def not_run(claim: str, chapters: str) -> claims.ClaimResult:
 GROUP = ["task", "family", "method", "transfer"]
 
 
-def c1_comparisons(setting: str, results: pd.DataFrame) -> pd.DataFrame:
+def c1_comparisons(setting: str, results: pd.DataFrame, order: DifficultyOrder | None = None,
+                   correct_chance: bool = False) -> pd.DataFrame:
     """One row per comparison (task, pattern family, method, transfer) of a setting's C1 evidence.
 
     Within a task: the paper's statistic rho (Spearman between difficulty and the Theil-Sen slope
@@ -64,9 +69,15 @@ def c1_comparisons(setting: str, results: pd.DataFrame) -> pd.DataFrame:
     stands beside. A comparison whose cells lack per-question outcomes (rows stored before they
     were kept) gets a seed-only t interval, marked in `interval`. Across tasks (Setting 5) the
     levels are tasks, with questions of their own: rho with the seed bootstrap, marked likewise.
+    `order` replaces the setting's declared (the paper's) difficulty order, e.g. by the measured one.
+    With `correct_chance` every statistic reads (acc - chance) / (dense - chance), chance per level.
     """
-    spec = SETTINGS[setting]
-    norm = stats.normalise(results, spec.level)
+    spec = SETTINGS[setting] if order is None else replace(SETTINGS[setting], order=order)
+    if correct_chance and spec.chance is not None:
+        results = results.assign(chance=spec.chance(results).fillna(0.0))
+        norm = stats.normalise(results.assign(accuracy=results["accuracy"] - results["chance"]), spec.level)
+    else:
+        norm = stats.normalise(results, spec.level)
     if spec.across_tasks:
         rows = stats.difficulty_trend(norm, spec.level, spec.order, across_tasks=True).rename(
             columns={"rho": "estimate", "rho_low": "low", "rho_high": "high"})
@@ -86,6 +97,7 @@ def c1_comparisons(setting: str, results: pd.DataFrame) -> pd.DataFrame:
 def c1_intervals(rows: pd.DataFrame, spec) -> dict:
     """rho, gap and trend of one comparison (its dense and compressed rows) with their intervals and verdict."""
     with_outcomes = "outcomes" in rows and rows["outcomes"].map(lambda o: o is not None and len(o) > 0).all()
+    corrected = "chance" in rows  # c1_comparisons adds the column when it corrects for chance
     shared = not bool(rows.get("eval_seeded", pd.Series([False])).fillna(False).any())
     if with_outcomes and rows["outcomes"].map(len).nunique() == 1:
         grid_rows, method = rows, intervals.METHOD
@@ -93,8 +105,9 @@ def c1_intervals(rows: pd.DataFrame, spec) -> dict:
         grid_rows, method = rows.assign(outcomes=rows["accuracy"].map(lambda a: [a])), "seed_t"
     try:
         grid = intervals.OutcomeGrid.from_rows(grid_rows, level=spec.level, difficulty=spec.order,
-                                               shared_questions=shared, by=["pattern"])
-        found = intervals.intervals(grid, intervals.c1_statistics, method=method)
+                                               shared_questions=shared, by=["pattern"],
+                                               chance="chance" if corrected else None)
+        found = intervals.intervals(grid, partial(intervals.c1_statistics, chance_corrected=corrected), method=method)
     except ValueError as err:  # a grid that is not whole (a level or seed missing): no interval
         return {"statistic": "", "estimate": np.nan, "low": np.nan, "high": np.nan, "verdict": "inconclusive",
                 "interval": f"none ({err})", "levels": rows[spec.level].nunique(), "seeds": rows["seed"].nunique(),
@@ -141,9 +154,10 @@ def free_sparsity(grid: intervals.OutcomeGrid, method: str) -> dict:
             "free_violations": int(sum(b > a for a, b in zip(values, values[1:])))}
 
 
-def c1_monotonic(results: dict[str, pd.DataFrame]) -> claims.ClaimResult:
+def c1_monotonic(results: dict[str, pd.DataFrame], correct_chance: bool = False) -> claims.ClaimResult:
     """C1 over the settings: per-comparison rows, a verdict per setting and overall."""
-    table = pd.concat([c1_comparisons(s, r) for s, r in results.items()], ignore_index=True)
+    table = pd.concat([c1_comparisons(s, r, correct_chance=correct_chance) for s, r in results.items()],
+                      ignore_index=True)
     per_setting = {s: claims.combine(g["verdict"]) for s, g in table.groupby("setting")}
     verdict = claims.combine(per_setting.values())
     counts = table["verdict"].value_counts().to_dict()
@@ -188,8 +202,9 @@ def all_claims(params: str = "quick", store: str | None = None, compute: bool = 
         found = found_rows[chapter]
         return chance_corrected(chapter, found) if correct_chance and isinstance(found, pd.DataFrame) else found
 
-    settings = {s: r for s in C1_SETTINGS if (r := rows(s)) is not None}
-    c1 = c1_monotonic(settings) if settings else not_run("C1", "settings'")
+    # C1 corrects inside its statistics (its intervals read per-question outcomes, not `accuracy`)
+    settings = {s: r for s in C1_SETTINGS if (r := found_rows[s]) is not None}
+    c1 = c1_monotonic(settings, correct_chance) if settings else not_run("C1", "settings'")
     gem = rows("true_gem")
     if gem is None:
         c2 = not_run("C2", "true_gem")
@@ -232,6 +247,31 @@ def measured_order(setting: str, rows: pd.DataFrame) -> list:
     return [_plain(v) for v in hardness.sort_values(kind="stable").index]
 
 
+def measured_difficulty(setting: str, rows: pd.DataFrame) -> DifficultyOrder:
+    """The dense model's difficulty order of a setting's levels (`measured_order`) as an order to judge by."""
+    ranked = measured_order(setting, rows)
+    return DifficultyOrder(lambda level: ranked.index(_plain(level)), "the dense model's own accuracy",
+                           " < ".join(map(str, ranked)))
+
+
+def under_measured_order(rows_by_chapter: dict, c1: claims.ClaimResult) -> pd.DataFrame:
+    """Per C1 setting with rows: its verdict under the paper's order and under the dense model's, judged
+    again (same rule, same intervals) only where the two orders differ."""
+    table = c1.tables.get("table")
+    out = []
+    for setting, found in orders(rows_by_chapter).items():
+        declared = claims.combine(table.loc[table["setting"] == setting, "verdict"])
+        measured = declared
+        if not found["agree"]:
+            again = c1_comparisons(setting, rows_by_chapter[setting],
+                                   order=measured_difficulty(setting, rows_by_chapter[setting]))
+            measured = claims.combine(again["verdict"])
+        out.append({"setting": setting, "orders agree": "yes" if found["agree"] else "no",
+                    "verdict (the paper's order)": declared, "verdict (the dense model's order)": measured,
+                    "changes": "no" if declared == measured else "yes"})
+    return pd.DataFrame(out)
+
+
 def _plain(value):
     return value.item() if isinstance(value, np.generic) else value
 
@@ -267,9 +307,14 @@ def report(params: str = "quick", store: str | None = None) -> dict:
     rows = chapter_rows(params, store, compute=False)
     plain = all_claims(params, store, rows_by_chapter=rows)
     corrected = all_claims(params, store, correct_chance=True, rows_by_chapter=rows)
+    settings = orders(rows)
+    if plain["c1"].verdict != NOT_RUN:
+        for entry in under_measured_order(rows, plain["c1"]).to_dict(orient="records"):
+            settings[entry["setting"]].update({"verdict": entry["verdict (the paper's order)"],
+                                               "verdict_measured_order": entry["verdict (the dense model's order)"]})
     return {"params": params,
             "claims": {name.upper(): claim_json(r) for name, r in plain.items()},
-            "settings": orders(rows),
+            "settings": settings,
             "chance_corrected": {name.upper(): r.verdict for name, r in corrected.items()}}
 
 

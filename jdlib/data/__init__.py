@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import difflib
 
+import pandas as pd
+
 from . import bigbench, hub, paper_qa
 from .task import Task
 
@@ -15,6 +17,12 @@ def load_task(name: str, seed: int = 0) -> Task:
     if paper_qa.is_known(name):
         return paper_qa.load(name)
     return hub.load(name)
+
+
+def chance_by_task(tasks: pd.Series) -> pd.Series:
+    """Each row's accuracy by chance (`Task.chance`) from the task it names."""
+    per_task = {name: load_task(name).chance for name in tasks.unique()}
+    return tasks.map(per_task).astype(float)
 
 
 def human_scores(name: str) -> dict[str, float]:

@@ -25,6 +25,16 @@ class Task:
     def num_labels(self) -> int | None:
         return len(self.labels) if self.labels else None
 
+    @property
+    def chance(self) -> float | None:
+        """Accuracy by chance on the validation split: one in as many labels (a classification task), the
+        mean of one in as many options as each question has (multiple choice); None for generation."""
+        if self.kind == "classification":
+            return 1.0 / len(self.labels)
+        if self.kind == "multiple_choice":
+            return float(sum(1.0 / len(o) for o in self.validation["options"]) / len(self.validation))
+        return None
+
     def cap(self, max_train: int | None = None, max_eval: int | None = None, seed: int = 0) -> "Task":
         """The same task with at most `max_train` / `max_eval` examples (a seeded random pool)."""
         def take(split: datasets.Dataset, n: int | None) -> datasets.Dataset:

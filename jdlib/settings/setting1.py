@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from functools import partial
 
 from ..config import FinetuneConfig, param
+from ..data import chance_by_task
 from .finetuning import FinetuneRunner, transfer_cells
 from .spec import DifficultyOrder, Part, Setting
 
@@ -31,4 +32,4 @@ def cells(config: Setting1Config) -> list[dict]:
 SETTING = Setting(
     name="setting1", title="Setting 1: data adequacy", config=Setting1Config, level="fraction", order=ORDER,
     kind="finetune", parts=lambda config: [Part("setting1", cells(config))],
-    make_runner=lambda config: partial(FinetuneRunner, config))
+    make_runner=lambda config: partial(FinetuneRunner, config), chance=lambda rows: chance_by_task(rows["task"]))

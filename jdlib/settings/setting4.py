@@ -10,11 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-import pandas as pd
-
 from ..config import param
-from ..data import load_task
+from ..data import chance_by_task, load_task
 from ..difficulty import few_shot
 from ..scorers import choose, class_prototypes
 from .nofinetune import NoFinetuneConfig, outcome_metrics, scoring_setting
@@ -57,17 +54,5 @@ def score(runner, cell: dict) -> dict:
     return {**metrics, "demonstrations": sum(map(len, demos.values())) / len(demos)}
 
 
-def chance(rows: pd.DataFrame) -> pd.Series:
-    """One in as many classes as the task has (a multiple-choice task: as many options as each question)."""
-    def one_in(name: str) -> float:
-        task = load_task(name)
-        if task.kind == "classification":
-            return 1.0 / len(task.labels)
-        return float(np.mean([1.0 / len(q["options"]) for q in questions(task)]))
-
-    per_task = {name: one_in(name) for name in rows["task"].unique()}
-    return rows["task"].map(per_task).astype(float)
-
-
 SETTING = scoring_setting("setting4", "Setting 4: k-shot demonstrations", Setting4Config, LEVEL, ORDER, score,
-                          chance=chance)
+                          chance=lambda rows: chance_by_task(rows["task"]))

@@ -19,7 +19,7 @@ from functools import partial
 import pandas as pd
 
 from ..config import ConfigError, FinetuneConfig, SweepConfig, param
-from ..data import human_scores
+from ..data import chance_by_task, human_scores
 from ..difficulty import human_model_gap
 from .finetuning import FinetuneRunner, transfer_cells
 from .nofinetune import NO_FINETUNING, NoFinetuneConfig, ScoringRunner, scoring_cells
@@ -112,4 +112,4 @@ def make_runner(config: SweepConfig):
 SETTING = Setting(
     name="setting5", title="Setting 5: the human-model gap", config=Setting5Config, level="gap", order=ORDER,
     kind="finetune", parts=parts, make_runner=make_runner, across_tasks=True, variants=variant,
-    finish=lambda config, rows: with_gaps(rows[0], config.rater))
+    finish=lambda config, rows: with_gaps(rows[0], config.rater), chance=lambda rows: chance_by_task(rows["task"]))
