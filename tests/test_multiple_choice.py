@@ -11,7 +11,6 @@ import torch.nn.functional as F
 from transformers import AutoModelForMultipleChoice, RobertaConfig
 
 import jdlib
-from jdlib import models
 from jdlib.compress import prune
 from jdlib.data import Task
 from jdlib.evaluate import evaluate
@@ -23,18 +22,6 @@ from jdlib.train import encode, finetune, init_head
 
 LETTERS = list("abcdefghij")
 MODES = ("dense", "dense_freeze", "sparse", "sparse_to_dense")
-
-
-@pytest.fixture(autouse=True)
-def multiple_choice_head(monkeypatch):
-    """jdlib.models loading head="multiple_choice" as AutoModelForMultipleChoice (the change this
-    work asks of models.py; a no-op once models.py has it)."""
-    if "multiple_choice" in models.HEADS:
-        return
-    head_class = models._head_class
-    monkeypatch.setattr(models, "HEADS", (*models.HEADS, "multiple_choice"))
-    monkeypatch.setattr(models, "_head_class",
-                        lambda head: AutoModelForMultipleChoice if head == "multiple_choice" else head_class(head))
 
 
 def match_task(n: int, seed: int, options: int = 5) -> datasets.Dataset:
