@@ -123,6 +123,22 @@ def test_trivia_qa_gold_answers_include_the_normalised_aliases_the_official_scri
     assert answers == ["The Eiffel Tower", "Eiffel tower", "eiffel tower"]
 
 
+def test_trivia_qa_training_rows_are_read_without_their_evidence(tiny_hub, monkeypatch):
+    """Only the question and answer of a training row reach the map (the evidence is the bulk of a row)."""
+    seen = []
+    real_map = datasets.Dataset.map
+
+    def spy(self, *args, **kwargs):
+        seen.append(sorted(self.column_names))
+        return real_map(self, *args, **kwargs)
+
+    monkeypatch.setattr(datasets.Dataset, "map", spy)
+    task = load_task("trivia_qa")
+    assert seen[0] == ["answer", "question"]  # the training split, mapped first
+    assert "entity_pages" in seen[1] and task.train.column_names == ["text", "answers"]
+    assert task.train[0]["answers"] == ["The Eiffel Tower", "Eiffel tower", "eiffel tower"]
+
+
 def test_setting3_asks_the_questions_whose_answer_is_in_the_evidence_in_order(tiny_hub):
     task = load_task("trivia_qa")
     # setting3.passages stops on an empty context (it reads that as disfl_qa's format), so the
@@ -150,8 +166,9 @@ def test_multiple_choice_sets_of_the_true_gem(tiny_hub):
     assert wino.kind == csqa.kind == "multiple_choice" and len(wino.validation) == 6 and len(csqa.validation) == 7
     assert wino.validation[1] == {"text": "Anna lent Bea 1 books because ",
                                   "options": ["Anna had many.", "Bea had many."], "label": 1}
-    assert csqa.validation[3] == {"text": "where is fox 3?", "options": ["den", "sea", "sky", "car", "cup"],
-                                  "label": 3}
+    # the official code's format: `<s> Q: Where would I not want a fox? </s> A: hen house </s>`
+    assert csqa.validation[3] == {"text": "Q: where is fox 3?", "label": 3,
+                                  "options": ["A: den", "A: sea", "A: sky", "A: car", "A: cup"]}
     path, name, kwargs = next(c for c in tiny_hub if c[0] == "allenai/winogrande")
     assert kwargs["data_files"]["validation"].startswith("winogrande_xl/")
     check_task_name("winogrande")

@@ -9,7 +9,8 @@
   evaluated on the validation split (the test labels are hidden). Read from the hub's parquet
   conversion, as its main branch was a loading script.
 - "commonsense_qa": CommonsenseQA, multiple choice with `text` (question) and its five
-  `options`; evaluated on the validation split (the test labels are hidden).
+  `options`, as the official RoBERTa code reads it ("Q: <question>", "A: <option>");
+  evaluated on the validation split (the test labels are hidden).
 """
 from __future__ import annotations
 
@@ -47,8 +48,11 @@ def _winogrande_row(e: dict) -> dict:
 
 
 def _commonsense_qa_row(e: dict) -> dict:
+    """The official code's format (MMT/examples/roberta/commonsense_qa/commonsense_qa_task.py): "Q: " before
+    the question, "A: " before each option."""
     letters = list(e["choices"]["label"])
-    return {"text": e["question"], "options": list(e["choices"]["text"]), "label": letters.index(e["answerKey"])}
+    return {"text": "Q: " + e["question"], "options": ["A: " + o for o in e["choices"]["text"]],
+            "label": letters.index(e["answerKey"])}
 
 
 def _multiple_choice(name: str) -> Task:
