@@ -167,9 +167,29 @@ def c1_monotonic(results: dict[str, pd.DataFrame], correct_chance: bool = False)
                 + ", ".join(f"{s} {v}" for s, v in per_setting.items()) + f". Verdict on C1: {verdict}.")
     return claims.ClaimResult.from_parts("C1", {
         "verdict": verdict, "table": table, "rule": C1_RULE, "sentence": sentence, "comparisons": len(table),
+        "failures": failures(table, results),
         "settings": ", ".join(per_setting), **{f"{s}_verdict": v for s, v in per_setting.items()}},
         "per comparison: trend (Theil-Sen slope of the level slopes against difficulty rank), or the gap for two levels",
         resamples="comparisons")
+
+
+def failures(table: pd.DataFrame, results: dict[str, pd.DataFrame]) -> str:
+    """A sentence on each failing C1 comparison: how well the dense model does at its hardest and easiest
+    level, against chance (a drop cannot steepen where the dense model has nothing above chance to lose)."""
+    notes = []
+    for _, row in table[table["verdict"] == "fails"].iterrows():
+        spec, rows = SETTINGS[row["setting"]], results[row["setting"]]
+        if spec.across_tasks:
+            notes.append(f"{row['setting']}: the slopes fall as the tasks' human-model gap grows")
+            continue
+        dense = rows[(rows["transfer"] == "dense") & (rows["task"] == row["task"])]
+        by_level = dense.groupby(spec.level)["accuracy"].mean()
+        hardest, easiest = max(by_level.index, key=spec.order), min(by_level.index, key=spec.order)
+        chance = f" (chance {spec.chance(dense).mean():.2f})" if spec.chance is not None else ""
+        notes.append(f"{row['setting']}, {row['task'].split('/')[-1]} ({row['family']}, {row['method']}): the dense "
+                     f"model scores {by_level[hardest]:.2f} at the hardest level ({spec.level} "
+                     f"{_plain(hardest)}) and {by_level[easiest]:.2f} at the easiest{chance}")
+    return ("Where a comparison fails: " + "; ".join(notes) + ".") if notes else "No comparison fails."
 
 
 def chance_corrected(setting: str, rows: pd.DataFrame) -> pd.DataFrame:
