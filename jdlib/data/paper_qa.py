@@ -21,8 +21,9 @@ Names and views (columns of the common `Task`):
   lm-evaluation-harness reads them: PIQA's goal and its two solutions (evaluated on the
   validation split, the test labels being hidden); HellaSwag's activity label and context
   with its four endings, cleaned of WikiHow's bracketed markup (validation split, likewise);
-  OpenBookQA's question stem and four choices (its labelled test split). PIQA is read from its
-  parquet conversion, as its main branch is a loading script.
+  OpenBookQA's question stem and four choices (its labelled test split). Each row carries its
+  task's cloze prompt, `template` (the harness's `doc_to_text`, see `CLOZE`). PIQA is read from
+  its parquet conversion, as its main branch is a loading script.
 """
 from __future__ import annotations
 
@@ -61,6 +62,9 @@ PIQA_ID, PIQA_REVISION = "ybisk/piqa", "refs/convert/parquet"
 HELLASWAG_ID = "Rowan/hellaswag"
 OPENBOOKQA_ID, OPENBOOKQA_CONFIG = "allenai/openbookqa", "main"
 COMMONSENSE = ("piqa", "hellaswag", "openbookqa")
+# Each task's doc_to_text in lm-evaluation-harness 0.4.13 (lm_eval/tasks/<task>/<task>.yaml), over the row's text:
+# PIQA asks a question, HellaSwag's context and OpenBookQA's question stem are read bare.
+CLOZE = {"piqa": "Question: {text}\nAnswer:", "hellaswag": "{text}", "openbookqa": "{text}"}
 SOURCES = ("mmlu", "trivia_qa", "freebase_qa", *COMMONSENSE)
 
 
@@ -74,9 +78,12 @@ def is_known(name: str) -> bool:
 
 def _multiple_choice(name: str, raw: datasets.DatasetDict, splits: tuple[str, str],
                      view_row: Callable[[dict], dict]) -> Task:
-    """A multiple-choice Task of the (train, evaluation) `splits` of `raw`, each row seen through `view_row`."""
+    """A multiple-choice Task of the (train, evaluation) `splits` of `raw`, each row seen through `view_row`
+    (with its task's cloze `template`, where the task has one)."""
+    extra = {"template": CLOZE[name]} if name in CLOZE else {}
+
     def view(split: datasets.Dataset) -> datasets.Dataset:
-        return split.map(view_row, remove_columns=split.column_names)
+        return split.map(lambda e: {**view_row(e), **extra}, remove_columns=split.column_names)
 
     return Task(name, "multiple_choice", view(raw[splits[0]]), view(raw[splits[1]]))
 

@@ -10,7 +10,8 @@ class Task:
     """A task with train and validation splits as `datasets.Dataset`.
 
     Columns: `text` always; `label` (index of the gold option) for classification and
-    multiple choice; `options` (per example) for multiple choice; `answers` for generation.
+    multiple choice; `options` (per example) for multiple choice; `answers` for generation;
+    optionally `template`, a multiple-choice row's cloze prompt over its `text` ("{text}").
     Classification tasks share one option list, `labels`.
     """
 

@@ -2,9 +2,11 @@
 
 Two multiple-choice formats, both scored by `loglik.LoglikScorer` (target delimiter " "):
 
-- "cloze": "Question: <q>\\nAnswer:" and each option's text is a continuation (the
-  lm-evaluation-harness template of PIQA and ARC; the harness reads HellaSwag's context and
-  OpenBookQA's question stem bare, without "Question:" and "Answer:");
+- "cloze": each option's text is a continuation of the question's prompt: the row's own
+  `template` where it has one (its task's `doc_to_text` in lm-evaluation-harness 0.4.13, filled
+  with the row's text as it is: "Question: {text}\\nAnswer:" for PIQA, "{text}" for HellaSwag's
+  cleaned context and OpenBookQA's question stem), else "Question: <q>\\nAnswer:" (the
+  harness's template of PIQA and ARC);
 - "letters": the question, the options as "A. <option>" lines, "Answer:", and the letters
   are the continuations (the harness's MMLU format, with its subject header).
 
@@ -41,6 +43,8 @@ def _block(example: dict, fmt: str) -> tuple[str, list[str]]:
             raise ValueError(f"{len(options)} options are more than the {len(LETTERS)} letters")
         lines = "".join(f"{LETTERS[i]}. {o}\n" for i, o in enumerate(options))
         return f"{example['text'].strip()}\n{lines}Answer:", list(LETTERS[:len(options)])
+    if example.get("template"):
+        return example["template"].format(text=example["text"]), options
     return f"Question: {example['text'].strip()}\nAnswer:", options
 
 
