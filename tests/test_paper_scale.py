@@ -271,17 +271,25 @@ def test_generation_batched_from_memory_equals_one_prompt_at_a_time(tiny_llama):
     assert auto == alone
 
 
-def test_a_prompt_too_long_keeps_its_bos_and_its_end(tiny_llama):
+@pytest.mark.parametrize("bos", [True, False])
+def test_a_prompt_too_long_keeps_its_bos_and_its_end(tiny_llama, bos):
+    """A Llama tokenizer's BOS stays first; a tokenizer that adds none (GPT-2's) keeps the prompt's end alone."""
+    from tokenizers.processors import TemplateProcessing
+
+    from jdlib.models import LoadedModel, tiny_tokenizer
     from jdlib.scorers import Generator
 
-    tok = tiny_llama.tokenizer
+    tok = tiny_tokenizer()
+    if bos:
+        tok._tokenizer.post_processor = TemplateProcessing(single="[CLS] $A", special_tokens=[("[CLS]", tok.bos_token_id)])
+    loaded = LoadedModel(tiny_llama.model, tok, "t", "causal_lm", "decoder")
     prompt = "the context that runs far too long: question?"
     ids = tok(prompt, add_special_tokens=False)["input_ids"]
-    ids = [tok.bos_token_id] + ids[-(16 - 3 - 1):]  # max_length 16, 3 new tokens, the BOS
+    ids = [tok.bos_token_id] * bos + ids[-(16 - 3 - bos):]  # max_length 16, 3 new tokens, the BOS if any
     with torch.no_grad():
         for _ in range(3):
             ids.append(int(tiny_llama.model(torch.tensor([ids])).logits[0, -1].argmax()))
-    got = Generator(tiny_llama, max_new_tokens=3, max_length=16, stop=())([prompt])[0]
+    got = Generator(loaded, max_new_tokens=3, max_length=16, stop=())([prompt])[0]
     assert got == tok.decode(ids[-3:], skip_special_tokens=True).strip()
     with pytest.raises(ValueError, match="max_length=4"):
         Generator(tiny_llama, max_new_tokens=3, max_length=4)
@@ -298,3 +306,72 @@ def test_snapshot_goes_to_host_memory_when_the_device_is_short(tiny_llama, monke
         next(tiny_llama.model.parameters()).add_(1.0)
     models.restore(tiny_llama.model, copy)
     assert all(torch.equal(copy[k], v) for k, v in tiny_llama.model.state_dict().items())
+
+
+# -- the no-fine-tuning runner at paper scale ----------------------------------------------------
+def scoring_runner(params: str = "ci", **values):
+    from jdlib.settings.nofinetune import ScoringRunner
+
+    return ScoringRunner(load("setting2", params, **values), lambda runner, cell: {})
+
+
+def test_a_large_models_pretrained_copy_is_a_snapshot(monkeypatch):
+    """No special host copy: `models.snapshot` keeps it on the GPU when it fits, and no compressed state is cached."""
+    from jdlib import models
+    from jdlib.settings import nofinetune
+
+    made = []
+    monkeypatch.setattr(nofinetune, "LARGE", 0)  # the tiny model counts as large
+    monkeypatch.setattr(nofinetune, "snapshot", lambda model: made.append(models.snapshot(model)) or made[-1])
+    runner = scoring_runner(model="tiny-llama")
+    runner._load()
+    assert len(made) == 1 and runner.pretrained is made[0] and runner.compressed.max_cached == 0
+
+
+@pytest.mark.parametrize("source", ["c4", "task"])
+def test_only_task_calibration_reads_the_tasks_training_text(monkeypatch, source):
+    from jdlib.data import Task
+    from jdlib.models import tiny_model
+    from jdlib.settings import nofinetune
+
+    read, seen = [], []
+    train = datasets.Dataset.from_list([{"text": "a question", "context": "its passage"}, {"text": "b", "context": ""}])
+    monkeypatch.setattr(nofinetune, "calibration_for", lambda source, tokenizer, texts, n, seq_len: seen.append(texts))
+    runner = scoring_runner(model="tiny-llama", calibration=source)
+    runner.loaded = tiny_model("llama", head="causal_lm")
+    monkeypatch.setattr(runner, "task", lambda name: read.append(name) or Task(name, "generation", train, train))
+    runner._calibration("trivia_qa")
+    assert (read, list(seen[0])) == (([], []) if source == "c4" else (["trivia_qa"], ["a question its passage", "b"]))
+
+
+@pytest.mark.parametrize("chapter", ["setting3", "setting6", "compression"])
+def test_paper_batches_are_sized_from_free_memory_and_keep_the_cells_keys(chapter):
+    """batch_size null (the paper params of the generating chapters) is out of the key: the cells of a fixed size."""
+    from jdlib.results import cell_key
+    from jdlib.settings import SETTINGS
+
+    def keys(config):
+        return {cell_key({"setting": part.key_setting, **cell}) for part in SETTINGS[chapter].parts(config)
+                for cell in part.cells}
+
+    config = load(chapter, "paper")
+    assert config.batch_size is None and keys(config) == keys(load(chapter, "paper", batch_size=8))
+
+
+def test_batch_size_null_reaches_the_scorers(tmp_path):
+    import yaml
+
+    from jdlib.config import PARAMS_DIR
+    from jdlib.models import CPU_BATCH
+
+    params = tmp_path / "setting2.yaml"  # null in a YAML file (a None override takes the file's value)
+    params.write_text(yaml.safe_dump({**yaml.safe_load((PARAMS_DIR / "ci" / "setting2.yaml").read_text()),
+                                      "batch_size": None}))
+    decoder = scoring_runner(str(params), model="tiny-llama")
+    decoder._load()
+    assert decoder.loglik().batch_size is None and decoder.generator().batch_size is None  # sized per batch
+    encoder = scoring_runner(str(params), model="tiny-bert")
+    encoder._load()
+    assert encoder.embedder().batch_size == CPU_BATCH  # models.fitting_batch off a GPU
+    with pytest.raises(Exception, match="batch_size"):
+        scoring_runner(model="tiny-llama", batch_size=0)

@@ -64,10 +64,16 @@ def test_trailing_context_whitespace_moves_to_the_continuation(tiny_llama):
     assert encode_pair(tok, "abc\n", " d") == encode_pair(tok, "abc", "\n d")
 
 
+def bos_tokenizer():
+    """The tiny tokenizer putting BOS first, as a Llama tokenizer (the plain one adds nothing, as GPT-2's)."""
+    tok = tiny_tokenizer()
+    tok._tokenizer.post_processor = TemplateProcessing(single="[CLS] $A", special_tokens=[("[CLS]", tok.bos_token_id)])
+    return tok
+
+
 def test_context_tokens_carry_the_tokenizers_own_special_tokens(tiny_llama):
     plain = tiny_llama.tokenizer  # adds no special tokens, as GPT-2's
-    with_bos = tiny_tokenizer()  # puts BOS first, as a Llama tokenizer
-    with_bos._tokenizer.post_processor = TemplateProcessing(single="[CLS] $A", special_tokens=[("[CLS]", 2)])
+    with_bos = bos_tokenizer()
     ab = plain.encode("ab", add_special_tokens=False)
     assert encode_pair(plain, "ab", " c")[0] == ab
     assert encode_pair(with_bos, "ab", " c")[0] == [with_bos.bos_token_id] + ab
@@ -78,8 +84,57 @@ def test_context_tokens_carry_the_tokenizers_own_special_tokens(tiny_llama):
 def test_a_tokenizer_that_appends_special_tokens_is_refused(tiny_llama):
     tok = tiny_tokenizer()
     tok._tokenizer.post_processor = TemplateProcessing(single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)])
-    with pytest.raises(ValueError, match="adds special tokens after the text"):
-        LoglikScorer(LoadedModel(tiny_llama.model, tok, "t", "causal_lm", "decoder"))
+    appending = LoadedModel(tiny_llama.model, tok, "t", "causal_lm", "decoder")
+    for scorer in (LoglikScorer, Generator):
+        with pytest.raises(ValueError, match="adds special tokens after the text"):
+            scorer(appending)
+
+
+class LogitRows:
+    """Records the logits' positions of every forward pass of a model."""
+
+    def __init__(self, model):
+        self.positions = []
+        self.handle = model.register_forward_hook(lambda module, args, out: self.positions.append(out.logits.shape[1]))
+
+
+@pytest.mark.parametrize("arch", ["llama", "gpt2"])
+def test_the_context_pass_computes_the_logits_of_one_position(tiny_llama, arch):
+    """A context is read for its key/value cache: no logits row per context token (2048 x 32000 at paper scale)."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    loaded = tiny_llama if arch == "llama" else LoadedModel(
+        GPT2LMHeadModel(GPT2Config(vocab_size=len(tiny_llama.tokenizer), n_positions=128, n_embd=32, n_layer=2,
+                                   n_head=2)).eval(), tiny_llama.tokenizer, "tiny-gpt2", "causal_lm", "decoder")
+    rows = LogitRows(loaded.model)
+    context, options = "a context of many characters", ["yes", "no way"]
+    got = LoglikScorer(loaded, batch_size=4).loglikelihoods(context, options)
+    rows.handle.remove()
+    assert rows.positions == [1, len(" no way")]  # the context pass, then the continuations' (one token a character)
+    assert got == pytest.approx([hand_loglik(loaded, context, o) for o in options], abs=1e-4)
+
+
+def test_batch_size_none_sizes_each_batch_from_free_memory(tiny_llama, monkeypatch):
+    """Each batch takes models.fitting_batch's size for its longest context and the longest continuation."""
+    import jdlib.scorers.loglik as loglik
+
+    asked = []
+
+    def two(model, tokens):
+        asked.append(tokens)
+        return 2
+
+    monkeypatch.setattr(loglik, "fitting_batch", two)
+    items = [(c, " " + o) for c, opts in CASES for o in opts]
+    scorer = LoglikScorer(tiny_llama, batch_size=None)
+    got = scorer.score(items)
+    tokens = [encode_pair(tiny_llama.tokenizer, c, x) for c, x in items]
+    longest = max(len(cont) for _, cont in tokens)
+    # no two of the contexts' continuations (2, 3, 2, 1) fit in a batch of 2 together: a batch each, longest first
+    assert asked == sorted((len(ctx) + longest for ctx in {tuple(ctx) for ctx, _ in tokens}), reverse=True)
+    assert got == pytest.approx([hand_loglik(tiny_llama, c, x[1:]) for c, x in items], abs=1e-4)
+    fixed = LoglikScorer(tiny_llama, batch_size=2)
+    assert fixed.score(items) == pytest.approx(got, abs=1e-5) and scorer.forward_passes == fixed.forward_passes
 
 
 def test_long_contexts_lose_tokens_from_the_left(tiny_llama):
@@ -135,17 +190,26 @@ def test_answer_normalisation_and_metrics_on_known_strings():
         {"exact_match": 0.5, "exact_match_lenient": 1.0, "f1": (1 + 2 / 3) / 2})
 
 
-def test_batched_greedy_generation_equals_one_prompt_at_a_time(tiny_llama):
-    prompts = ["ab", "a much longer prompt here", "xyz?"]
-    together = Generator(tiny_llama, max_new_tokens=6, batch_size=3, stop=())(prompts)
-    alone = [Generator(tiny_llama, max_new_tokens=6, batch_size=1, stop=())([p])[0] for p in prompts]
-    assert together == alone
-    tok = tiny_llama.tokenizer
-    ids = [tok.bos_token_id] + tok("ab", add_special_tokens=False)["input_ids"]
+def greedy(loaded, ids: list[int], n: int) -> str:
+    """n greedy tokens after `ids`, by hand, decoded."""
+    ids = list(ids)
     with torch.no_grad():
-        for _ in range(6):  # greedy by hand
-            ids.append(int(tiny_llama.model(torch.tensor([ids])).logits[0, -1].argmax()))
-    assert together[0] == tok.decode(ids[-6:], skip_special_tokens=True).strip()
+        for _ in range(n):
+            ids.append(int(loaded.model(torch.tensor([ids])).logits[0, -1].argmax()))
+    return loaded.tokenizer.decode(ids[-n:], skip_special_tokens=True).strip()
+
+
+@pytest.mark.parametrize("bos", [True, False])
+def test_batched_greedy_generation_equals_one_prompt_at_a_time(tiny_llama, bos):
+    """The prompt's tokens are the tokenizer's own: BOS first for a Llama tokenizer, none for a GPT-2 one."""
+    loaded = LoadedModel(tiny_llama.model, bos_tokenizer(), "t", "causal_lm", "decoder") if bos else tiny_llama
+    prompts = ["ab", "a much longer prompt here", "xyz?"]
+    together = Generator(loaded, max_new_tokens=6, batch_size=3, stop=())(prompts)
+    alone = [Generator(loaded, max_new_tokens=6, batch_size=1, stop=())([p])[0] for p in prompts]
+    assert together == alone
+    ab = loaded.tokenizer("ab", add_special_tokens=False)["input_ids"]
+    assert together[0] == greedy(loaded, [loaded.tokenizer.bos_token_id] * bos + ab, 6)
+    assert together[0] != greedy(loaded, [loaded.tokenizer.bos_token_id] * (not bos) + ab, 6)  # BOS matters here
 
 
 # -- sentence embedding ------------------------------------------------------------------------

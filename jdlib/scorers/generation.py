@@ -17,6 +17,7 @@ from collections.abc import Sequence
 import torch
 
 from ..models import LoadedModel, fitting_batch
+from .loglik import check_tokenizer, encode_text
 
 STOP = ("\n",)  # generation ends at the first newline, as lm-evaluation-harness's QA tasks do
 
@@ -89,10 +90,12 @@ ANSWER_METRICS = ("exact_match", "exact_match_lenient", "f1")
 class Generator:
     """Greedy answers of a decoder for the weights it holds, each distinct prompt generated once.
 
-    Prompts run longest first, `batch_size` at a time, or (None) as many as the device's free
-    memory holds with their key/value cache (`models.fitting_batch`), so short prompts go in
-    large batches. A prompt longer than `max_length - max_new_tokens` tokens keeps its BOS and
-    its end (the question), losing the start of its context.
+    A prompt's tokens carry the tokenizer's own special tokens, as lm-evaluation-harness encodes a
+    generation context (a Llama tokenizer's BOS first, nothing for GPT-2's). Prompts run longest
+    first, `batch_size` at a time, or (None) as many as the device's free memory holds with their
+    key/value cache (`models.fitting_batch`), so short prompts go in large batches. A prompt
+    longer than `max_length - max_new_tokens` tokens keeps its leading special tokens (the BOS)
+    and its end (the question), losing the start of its context.
     """
 
     def __init__(self, loaded: LoadedModel, max_new_tokens: int = 16, batch_size: int | None = 16,
@@ -102,6 +105,7 @@ class Generator:
         if max_length < max_new_tokens + 2:
             raise ValueError(f"max_length={max_length} leaves no room for a prompt before max_new_tokens="
                              f"{max_new_tokens}: use max_length >= max_new_tokens + 2")
+        check_tokenizer(loaded.tokenizer)
         self.loaded = loaded
         self.max_new_tokens = max_new_tokens
         self.batch_size = batch_size
@@ -114,14 +118,19 @@ class Generator:
             text = text.split(s)[0]
         return text.strip()
 
+    def _prompt_ids(self, prompt: str) -> list[int]:
+        tok = self.loaded.tokenizer
+        ids = encode_text(tok, prompt)
+        lead = len(ids) - len(tok.encode(prompt, add_special_tokens=False))  # the tokenizer's own, before the text
+        budget = max(0, self.max_length - self.max_new_tokens - lead)
+        return ids[:lead] + ids[max(lead, len(ids) - budget):]
+
     @torch.no_grad()
     def _generate(self, prompts: list[str]) -> list[str]:
         model, tok = self.loaded.model, self.loaded.tokenizer
         model.eval()
         device = next(model.parameters()).device
-        bos = [tok.bos_token_id] if tok.bos_token_id is not None else []
-        budget = self.max_length - self.max_new_tokens - len(bos)
-        encoded = [bos + tok(p, add_special_tokens=False)["input_ids"][-budget:] for p in prompts]
+        encoded = [self._prompt_ids(p) for p in prompts]
         order = sorted(range(len(prompts)), key=lambda i: -len(encoded[i]))
         answers: dict[int, str] = {}
         pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..models import LoadedModel
+from ..models import LoadedModel, fitting_batch
 
 TARGET_DELIMITER = " "
 
@@ -52,8 +52,9 @@ def prefix_token_id(tokenizer) -> int:
     return tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
 
 
-def _encode(tokenizer, text: str) -> list[int]:
-    # the harness adds no special tokens to a text that already starts with the BOS string
+def encode_text(tokenizer, text: str) -> list[int]:
+    """The text's token ids as the harness encodes a context: with the tokenizer's own special tokens,
+    none when the text already starts with the BOS string."""
     specials = not (tokenizer.bos_token and text.startswith(tokenizer.bos_token))
     return tokenizer.encode(text, add_special_tokens=specials)
 
@@ -68,15 +69,16 @@ def encode_pair(tokenizer, context: str, continuation: str) -> tuple[list[int], 
     if spaces:
         continuation = context[-spaces:] + continuation
         context = context[:-spaces]
-    whole = _encode(tokenizer, context + continuation)
-    ctx = _encode(tokenizer, context)
+    whole = encode_text(tokenizer, context + continuation)
+    ctx = encode_text(tokenizer, context)
     # A whitespace-only context leaves no tokens with a tokenizer that adds no BOS, where the
     # harness stops on an assertion; the empty context's prefix token stands in for it.
     return (ctx or [prefix_token_id(tokenizer)]), whole[len(ctx):]
 
 
 def check_tokenizer(tokenizer) -> None:
-    """The context/continuation split needs special tokens, if any, only before the text."""
+    """Special tokens, if any, come only before the text (the context/continuation split, and a
+    generation prompt cut from the left, need it)."""
     plain = tokenizer.encode("a b", add_special_tokens=False)
     full = tokenizer.encode("a b")
     if full[len(full) - len(plain):] != plain:
@@ -101,14 +103,16 @@ def _cache_kwarg(model) -> str:
 class LoglikScorer:
     """Summed log-likelihoods of continuations given a context, for the weights the model holds.
 
-    `batch_size` is the number of continuations read in one forward pass; `max_length` the
-    model's window, as the harness's `max_length`.
+    `batch_size` is the number of continuations read in one forward pass, or (None) as many as
+    the device's free memory holds (`models.fitting_batch` for the batch's longest context and
+    continuation, with their key/value cache); `max_length` the model's window, as the harness's
+    `max_length`.
     """
 
-    def __init__(self, loaded: LoadedModel, max_length: int = 2048, batch_size: int = 32):
+    def __init__(self, loaded: LoadedModel, max_length: int = 2048, batch_size: int | None = 32):
         if loaded.kind != "decoder":
             raise ValueError(f"log-likelihood scoring needs a decoder; {loaded.name} is an {loaded.kind}")
-        if max_length < 1 or batch_size < 1:
+        if max_length < 1 or (batch_size is not None and batch_size < 1):
             raise ValueError(f"max_length={max_length} and batch_size={batch_size} must be at least 1")
         check_tokenizer(loaded.tokenizer)
         self.loaded = loaded
@@ -157,22 +161,25 @@ class LoglikScorer:
         for i, (ctx, _) in enumerate(requests):
             contexts.setdefault(ctx, []).append(i)
         # longest contexts first, as the harness orders its batches: little padding, and memory
-        # errors show at once
-        batches: list[list[tuple[int, ...]]] = [[]]
+        # errors show at once; a batch's first context is its longest, and sizes it
+        longest_continuation = max(len(cont) for _, cont in requests)
+        batches: list[tuple[int, list[tuple[int, ...]]]] = []
         rows = 0
         for ctx in sorted(contexts, key=lambda c: (-len(c), c)):
-            if batches[-1] and rows + len(contexts[ctx]) > self.batch_size:
-                batches.append([])
+            if not batches or rows + len(contexts[ctx]) > batches[-1][0]:
+                size = self.batch_size or fitting_batch(self.loaded.model, len(ctx) + longest_continuation)
+                batches.append((size, []))
                 rows = 0
-            batches[-1].append(ctx)
+            batches[-1][1].append(ctx)
             rows += len(contexts[ctx])
         scores = [0.0] * len(requests)
-        for batch in batches:
-            self._score_batch([(c, [(i, requests[i][1]) for i in contexts[c]]) for c in batch], scores)
+        for size, batch in batches:
+            self._score_batch([(c, [(i, requests[i][1]) for i in contexts[c]]) for c in batch], scores, size)
         return scores
 
-    def _score_batch(self, batch: list[tuple[tuple[int, ...], list[tuple[int, list[int]]]]], scores: list[float]) -> None:
-        """One pass over the contexts (all but their last token), then passes of `batch_size` continuations."""
+    def _score_batch(self, batch: list[tuple[tuple[int, ...], list[tuple[int, list[int]]]]], scores: list[float],
+                     size: int) -> None:
+        """One pass over the contexts (all but their last token), then passes of `size` continuations."""
         model, pad = self.loaded.model, self.loaded.tokenizer.pad_token_id or 0
         model.eval()
         device = next(model.parameters()).device
@@ -194,11 +201,11 @@ class LoglikScorer:
             cache = _cache_of(out)
             self.forward_passes += 1
         rows = [(b, i, cont) for b, (_, conts) in enumerate(batch) for i, cont in conts]
-        for start in range(0, len(rows), self.batch_size):
-            chunk = rows[start:start + self.batch_size]
+        for start in range(0, len(rows), size):
+            chunk = rows[start:start + size]
             # the pass extends the cache in place: when the rows need several passes (one context
-            # with more continuations than batch_size), each gets a copy
-            chunk_cache = copy.deepcopy(cache) if cache is not None and len(rows) > self.batch_size else cache
+            # with more continuations than size), each gets a copy
+            chunk_cache = copy.deepcopy(cache) if cache is not None and len(rows) > size else cache
             if chunk_cache is not None:
                 chunk_cache.batch_select_indices(torch.tensor([b for b, _, _ in chunk], device=device))
             length = max(len(cont) for _, _, cont in chunk)

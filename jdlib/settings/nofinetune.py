@@ -28,7 +28,7 @@ from ..compress import CALIBRATED
 from ..compress.calibrate import calibration_for
 from ..config import SweepConfig, param
 from ..data import Task, load_task
-from ..models import DECODER_TYPES, load_model, quiet, resolve_path, restore, snapshot
+from ..models import DECODER_TYPES, fitting_batch, load_model, quiet, resolve_path, restore, snapshot
 from ..scorers import Embedder, Generator, LoglikScorer, answer_outcomes
 from ..scorers.embedding import choose_among
 from ..scorers.generation import ANSWER_METRICS
@@ -51,6 +51,8 @@ class NoFinetuneConfig(SweepConfig):
       knob samples (distractors, demonstrations, candidate pools), and eval_seeded makes them
       vary the questions too, which a deterministic formulation (greedy answers to a fixed
       set) needs for its seeds to differ at all;
+    - batch_size: sequences per scoring batch, or null: sized from the device's free memory
+      (`models.fitting_batch`, per batch of prompts for a decoder);
     - prompt_format, choice_score: a decoder's multiple-choice format ("cloze" or "letters")
       and which harness score is `accuracy` ("acc" or "acc_norm");
     - max_new_tokens, answer_metric: a decoder's open answers: generation length and which of
@@ -59,7 +61,9 @@ class NoFinetuneConfig(SweepConfig):
 
     transfer: list[str] = param([NO_FINETUNING], str, f"'{NO_FINETUNING}' (the compressed pre-trained model is scored "
                                 "without fine-tuning)", many=True, choices=(NO_FINETUNING,), role="grid")
-    batch_size: int = param(32, int, low=0, strict_low=True, role="run")  # scoring batches: the same numbers
+    # scoring batches (the same numbers whatever the size); null: as many as the device's free memory holds
+    batch_size: int | None = param(32, int, "a positive integer or null (sized from the free memory)", low=0,
+                                   strict_low=True, nullable=True, role="run")
     max_eval: int | None = param(200, int, "a positive integer or null (all)", low=0, strict_low=True, nullable=True)
     eval_seeded: bool = param(False, bool)
     prompt_format: str = param("cloze", str, choices=FORMATS)
@@ -128,17 +132,17 @@ class ScoringRunner:
         self.loaded = load_model(config.model, head="embedding" if kind == "encoder" else "causal_lm",
                                  device=config.device)
         model = self.loaded.model
+        # on the GPU when it fits there (a state change then restores device to device), else pinned host memory
+        self.pretrained = snapshot(model)
+        # no compressed copy of a large model is cached: the cells are grouped by compressed state anyway
         large = sum(p.numel() for p in model.parameters()) > LARGE
-        # A large model's pre-trained copy waits in host memory (one copy per state change) and
-        # no compressed copy is cached: the cells are grouped by compressed state anyway.
-        self.pretrained = ({k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()} if large
-                           else snapshot(model))
         self.compressed = CompressedWeights(model, config.scope, max_cached=0 if large else None)
         self.state, self.sparsity, self.compression, self.scorers, self.timing = None, 0.0, {}, {}, {}
 
     def _calibration(self, task_name: str):
         config = self.config
-        texts = [r["text"] + (" " + r["context"] if r.get("context") else "") for r in self.task(task_name).train]
+        texts = ([r["text"] + (" " + r["context"] if r.get("context") else "") for r in self.task(task_name).train]
+                 if config.calibration == "task" else ())  # C4 needs no task text
         return calibration_for(config.calibration, self.loaded.tokenizer, texts, config.calibration_samples,
                                config.calibration_seq_len)
 
@@ -193,7 +197,11 @@ class ScoringRunner:
         return self.scorers[name]
 
     def embedder(self) -> Embedder:
-        return self._scorer("embedding", lambda: Embedder(self.loaded, self.config.batch_size, self.config.max_length))
+        def make() -> Embedder:
+            size = self.config.batch_size or fitting_batch(self.loaded.model, self.config.max_length, cache=False)
+            return Embedder(self.loaded, size, self.config.max_length)
+
+        return self._scorer("embedding", make)
 
     def loglik(self) -> LoglikScorer:
         return self._scorer("loglik", lambda: LoglikScorer(self.loaded, self.config.max_length, self.config.batch_size))
