@@ -777,7 +777,8 @@ def project_scoring(chapter: str, config, todo: list[dict], phases: Phases, rows
         "Setting 3's prompts (and the context knob's) repeat for every seed while the sample does not vary: "
         "the runner's memo answers them, so they count once per state",
         "model load and data loading once per sweep, as measured",
-        "scored with the params' batch sizes (batch_size applies to generation)",
+        "scored with the params' batch sizes (null in settings 3, 6 and compression: sized per batch from free "
+        "memory)",
     ]
     return total, assumptions
 

@@ -238,9 +238,11 @@ def test_commonsense_loaders_read_as_the_harness_does(tiny_hub):
     piqa, hellaswag, obqa = (load_task(name) for name in ("piqa", "hellaswag", "openbookqa"))
     assert all(t.kind == "multiple_choice" for t in (piqa, hellaswag, obqa))
     assert len(piqa.validation) == len(hellaswag.validation) == 6 and len(obqa.validation) == 8  # OBQA: test
-    assert piqa.validation[1] == {"text": "how do i open jar 1?", "options": ["twist the lid", "eat it"], "label": 1}
+    assert piqa.validation[1] == {"text": "how do i open jar 1?", "options": ["twist the lid", "eat it"], "label": 1,
+                                  "template": "Question: {text}\nAnswer:"}
     assert hellaswag.validation[2] == {"text": "Home and Garden: How to water plant 2. Fill a can. Then you",
-                                       "options": ["pour it slowly.", "sing", "run", "sleep"], "label": 2}
+                                       "options": ["pour it slowly.", "sing", "run", "sleep"], "label": 2,
+                                       "template": "{text}"}
     assert [r["label"] for r in obqa.validation][:4] == [1, 2, 3, 0]
     assert jdlib.data.human_scores("hellaswag") == {"average": 95.6}
 

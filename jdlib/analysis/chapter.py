@@ -146,7 +146,7 @@ class Committed:
             return claims.c5_basin(self.rows, self.setting.level, self.setting.order)["table"].round(4)
         if self.setting.name == "compression":
             knobs = sorted(self.rows["knob"].unique())
-            return compression.within_table(compression.analyse(self.rows, knobs)["within"]).round(3)
+            return compression.within_table(compression.within(self.rows, knobs)).round(3)
         return None
 
 

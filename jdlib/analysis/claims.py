@@ -373,10 +373,11 @@ def c3_quantization(within: pd.DataFrame, ci: str = "t", confidence: float = 0.9
 
 # --- C4: the pattern across sparsity patterns and pruning methods ---------------------------
 
-C4_RULE = ("C4 reads the verdicts of the C1 comparisons of the pruning rows only (magnitude, Wanda, SparseGPT; each "
-           "comparison judged by its own statistic: the rank correlation between difficulty and the Theil-Sen slope "
-           "over all levels where there are three or more, else the slope at the hardest level minus that at the "
-           "easiest; 95% intervals), from every setting and from the compression chapter's two knobs, grouped by "
+C4_RULE = ("C4 reads the verdicts of the C1 comparisons of the pruning rows only (magnitude, Wanda, SparseGPT), each "
+           "judged as C1 judges it (the Theil-Sen slope of the level slopes against difficulty rank where there are "
+           "three levels or more, else the slope at the hardest level minus that at the easiest; 95% intervals over "
+           "questions and seeds), from every setting and from the compression grid's two knobs (each within the "
+           "setting it comes from), grouped by "
            "sparsity family (unstructured, N:M) and by method: a group holds when all its rows hold, fails when any "
            "fails, and is inconclusive otherwise. C4 combines the groups the same way, and is inconclusive when the "
            "rows span a single family and a single method (nothing to compare across).")

@@ -73,6 +73,12 @@ def axis_table(results: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values(["method", RATIO]).reset_index(drop=True)
 
 
+def within(results: pd.DataFrame, knobs) -> pd.DataFrame:
+    """C3's statistic alone (what `analyse` gives as "within"), without the bootstrap of the trends."""
+    return pd.concat([within_level(normalised(results, knob), knob).assign(knob=knob) for knob in knobs],
+                     ignore_index=True)
+
+
 def analyse(results: pd.DataFrame, knobs, n_boot: int = 1000) -> dict:
     """Per knob: the normalised rows, the per-level trend table (Spearman and Theil-Sen against
     LOG_RATIO), the difficulty trend (with its bootstrap CI over seeds) and the within-level

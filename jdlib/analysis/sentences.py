@@ -25,7 +25,7 @@ def setting_findings(prefix: str, norm: pd.DataFrame, table: pd.DataFrame, trend
     return {
         f"{prefix}_cells": int(len(norm)),
         f"{prefix}_mean_spearman": float(np.nanmean(table["spearman"])) if len(table) else float("nan"),
-        f"{prefix}_mean_rho": float(np.nanmean(trend["rho"])) if len(trend) else float("nan"),
+        f"{prefix}_mean_rho": float(np.nanmean(trend["rho"])) if trend["rho"].notna().any() else float("nan"),
         f"{prefix}_drop_hardest": float(top[top[level] == hardest]["drop"].mean()),
         f"{prefix}_drop_easiest": float(top[top[level] == easiest]["drop"].mean()),
         f"{prefix}_top_sparsity": float(norm["sparsity"].max()),

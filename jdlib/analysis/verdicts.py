@@ -15,7 +15,9 @@ import numpy as np
 import pandas as pd
 
 from ..grid import NotInStore, stored_only
+from ..compress import PRUNE_METHODS
 from ..settings import SETTINGS, load
+from ..settings.compression import KNOBS
 from ..settings.spec import DifficultyOrder
 from ..sweep import sweep
 from . import claims, compression, intervals, stats
@@ -173,6 +175,15 @@ def c1_monotonic(results: dict[str, pd.DataFrame], correct_chance: bool = False)
         resamples="comparisons")
 
 
+def compression_c1(rows: pd.DataFrame, correct_chance: bool = False) -> pd.DataFrame:
+    """The compression grid's pruning rows judged as C1 is, within the setting each knob comes from
+    (Setting 2's option count, Setting 3's context): the same statistic, intervals and rule."""
+    pruning = rows[rows["method"].isin(PRUNE_METHODS) | (rows["transfer"] == "dense")]
+    return pd.concat([c1_comparisons(KNOBS[knob].SETTING.name, part, correct_chance=correct_chance)
+                      .assign(setting="compression", knob=knob) for knob, part in pruning.groupby("knob")],
+                     ignore_index=True)
+
+
 def failures(table: pd.DataFrame, results: dict[str, pd.DataFrame]) -> str:
     """A sentence on each failing C1 comparison: how well the dense model does at its hardest and easiest
     level, against chance (a drop cannot steepen where the dense model has nothing above chance to lose)."""
@@ -243,8 +254,9 @@ def all_claims(params: str = "quick", store: str | None = None, compute: bool = 
         analysis = compression.analyse(compressed, sorted(compressed["knob"].unique()))
     c3 = not_run("C3", "compression") if analysis is None else \
         claims.c3_quantization(analysis["within"])
-    # C4 pools the C1 comparisons of every setting with the compression chapter's pruning rows.
-    pooled = [t for t in (c1.tables.get("table"), analysis["trend"] if analysis else None) if t is not None]
+    # C4 pools the C1 comparisons of every setting with those of the compression grid's pruning rows.
+    pruning = compression_c1(found_rows["compression"], correct_chance) if compressed is not None else None
+    pooled = [t for t in (c1.tables.get("table"), pruning) if t is not None]
     c4 = claims.c4_patterns(pd.concat(pooled, ignore_index=True)) if pooled else not_run("C4", "settings' or compression")
     barriers = rows("lmc")
     c5 = not_run("C5", "lmc") if barriers is None else claims.c5_basin(barriers, "fraction", SETTINGS["lmc"].order)
