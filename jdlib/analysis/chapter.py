@@ -79,9 +79,9 @@ class SettingChapter:
                                          "differs from the paper's order; the verdicts use the paper's")
         out[f"{prefix}_paper_order"] = self.setting.order.paper
         if self.corrected is not None:
-            same = (self.corrected.set_index(["task", "family", "method"])["verdict"]
-                    .reindex(self.comparisons.set_index(["task", "family", "method"]).index)
-                    == self.comparisons.set_index(["task", "family", "method"])["verdict"])
+            on = [c for c in ("task", "family", "method") if c in self.comparisons]  # Setting 5: no task
+            same = (self.corrected.set_index(on)["verdict"].reindex(self.comparisons.set_index(on).index)
+                    == self.comparisons.set_index(on)["verdict"])
             out[f"{prefix}_chance"] = (f"On chance-corrected performance, (acc - chance) / (dense - chance), "
                                        f"{int(same.sum())} of {len(same)} verdicts stay the same.")
         else:
