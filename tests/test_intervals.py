@@ -1,4 +1,5 @@
 from functools import partial
+from itertools import product
 
 import numpy as np
 import pandas as pd
@@ -213,3 +214,39 @@ def test_default_method_covers_a_known_gap_and_seed_bootstrap_does_not_under_sha
             hits[method] += interval(grid, gap_statistic, method=method, n_boot=200, seed=r).covers(truth)
     assert hits[METHOD] / 40 >= 0.8
     assert hits["seed_bootstrap"] / 40 <= 0.5
+
+
+def test_seed_bootstrap_variance_equals_the_per_seed_spread_for_a_statistic_linear_in_the_seeds():
+    """A mean over seeds: the seed bootstrap's variance times n / (n - 1) is the per-seed spread over n,
+    so the two methods give the same interval from the same question resamples."""
+    grid = grid_of([0.4, 0.5, 0.7], seeds=3, questions=300, shared=False)
+    paired = mean_difference({"sparsity": 0.0}, {"sparsity": 0.6})
+    spread = interval(grid, paired, method="seed_questions_t", n_boot=300, seed=5)
+    boot = interval(grid, paired, method="seed_bootstrap_questions_t", n_boot=300, seed=5)
+    assert (boot.low, boot.high) == pytest.approx((spread.low, spread.high), rel=1e-9)
+    assert boot.high - boot.low > 0.01
+
+
+def test_seed_bootstrap_variance_is_the_pooled_statistics_over_every_seed_resample():
+    """No question noise (every question scores its cell's accuracy): the interval is the pooled gap
+    plus or minus t(2) times the standard deviation of the gap over all 27 ordered resamples of 3 seeds,
+    times sqrt(3 / 2). The per-seed spread gives another value: the pooled slope is not a mean over seeds."""
+    rng = np.random.default_rng(6)
+    grid = grid_of([0.2, 0.5, 0.8], seeds=3, questions=50)
+    acc = grid.accuracy() + rng.normal(0, 0.02, grid.accuracy().shape)
+    flat = OutcomeGrid(grid.seeds, grid.conditions, np.repeat(acc[:, :, None], 50, axis=2), True)
+    values = np.array([gap_statistic(acc[list(p)], grid.conditions) for p in product(range(3), repeat=3)])
+    half = sps.t.ppf(0.975, 2) * np.sqrt(values.var() * 3 / 2)
+    iv = interval(flat, gap_statistic, method="seed_bootstrap_questions_t", n_boot=100)
+    assert (iv.low, iv.high) == pytest.approx((iv.estimate - half, iv.estimate + half), rel=1e-5)
+    spread = interval(flat, gap_statistic, method="seed_questions_t", n_boot=100)
+    assert abs((spread.high - spread.low) - 2 * half) > 1e-3
+
+
+def test_seed_bootstrap_draws_resamples_where_the_multisets_outnumber_n_boot():
+    grid = grid_of([0.2, 0.5, 0.8], seeds=5, questions=200, shared=False)  # 126 multisets of 5 seeds
+    drawn = [interval(grid, gap_statistic, method="seed_bootstrap_questions_t", n_boot=60, seed=s) for s in (1, 1, 2)]
+    every = interval(grid, gap_statistic, method="seed_bootstrap_questions_t", n_boot=200, seed=1)
+    assert drawn[0] == drawn[1] and drawn[0].high != drawn[2].high
+    assert all(iv.decisive for iv in drawn + [every])
+    assert drawn[0].high - drawn[0].low == pytest.approx(every.high - every.low, rel=0.5)
