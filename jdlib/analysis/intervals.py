@@ -342,6 +342,15 @@ def _t_interval(estimate: float, variance: float, df: float, confidence: float) 
     return estimate - half, estimate + half
 
 
+def seeds_questions_t(estimate: float, seeds_variance: float, questions_variance: float, n_seeds: int,
+                      confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """The t interval of the `*_questions_t` methods: variance the seeds' part plus the questions',
+    Satterthwaite's degrees of freedom (the seeds' part has n - 1, the questions' is known almost exactly)."""
+    variance = seeds_variance + questions_variance
+    df = (n_seeds - 1) * (variance / seeds_variance) ** 2 if seeds_variance > 0 else np.inf
+    return _t_interval(estimate, variance, df, confidence)
+
+
 def _seed_multisets(n_seeds: int, rng: np.random.Generator, n_boot: int) -> tuple[np.ndarray, np.ndarray]:
     """Seed resamples (with replacement) as distinct multisets picks[m, slot] and their probabilities:
     every one, weighted by its multinomial probability, where there are at most n_boot (5 seeds: 126),
@@ -417,10 +426,8 @@ def intervals(grid: OutcomeGrid, statistic: Callable[[np.ndarray, pd.DataFrame],
         questions = _evaluate(statistic, _question_resampled(grid, rng, n_boot), conditions)
         for k, v_seeds in seeds.items():
             q = questions[k][np.isfinite(questions[k])]
-            variance = v_seeds + (np.var(q, ddof=1) if len(q) > 1 else np.nan)
-            # Satterthwaite: the question bootstrap's variance is known almost exactly, the seeds' has n-1 df
-            df = (n_seeds - 1) * (variance / v_seeds) ** 2 if v_seeds > 0 else np.inf
-            ends[k] = (*_t_interval(estimates[k], variance, df, confidence), n_seeds + len(q))
+            v_questions = np.var(q, ddof=1) if len(q) > 1 else np.nan
+            ends[k] = (*seeds_questions_t(estimates[k], v_seeds, v_questions, n_seeds, confidence), n_seeds + len(q))
     # a statistic's optional `bounds` (name -> (low, high)) clip its interval; a functools.partial keeps its function's
     bounds = getattr(statistic, "bounds", None) or getattr(getattr(statistic, "func", None), "bounds", {})
     out = {}
