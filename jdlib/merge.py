@@ -262,3 +262,17 @@ def projection(name: str, params: str, store: str | Path, rate: tuple[float, str
     if rate is None:
         return Projection(name, len(keys), to_run, None, "no measured rate: grid size only")
     return Projection(name, len(keys), to_run, to_run / rate[0] * 60, rate[1])
+
+
+def seed(source: str | Path, into: str | Path, grids: Iterable[str], params: str = "full",
+         outcomes_only: bool = False) -> MergeReport:
+    """A new store `into` (replacing any file there) with the rows of `source` that `grids` at
+    `params` can reach, so a run elsewhere recomputes none of them; with `outcomes_only`, only the
+    rows that carry per-question outcomes (a rescoring then recomputes the rest, to attach theirs)."""
+    keys = set().union(*(grid_keys(g, params) for g in grids))
+    if outcomes_only:
+        keys &= set(ResultsStore(source).outcomes(list(keys)))
+    into = Path(into)
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        Path(f"{into}{suffix}").unlink(missing_ok=True)
+    return merge(source, into, keys=keys)

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from jdlib.merge import MergeRefused, grid_keys, integrity, measured_rate, merge, projection
+from jdlib.merge import MergeRefused, grid_keys, integrity, measured_rate, merge, projection, seed
 from jdlib.results import ResultsStore, StoreError, cell_key
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -128,3 +128,14 @@ def test_projection_counts_the_missing_cells_at_the_measured_rate(tmp_path):
     assert (found.total, found.to_run) == (len(keys), len(keys) - 2)
     assert found.minutes == pytest.approx((len(keys) - 2) / 120)
     assert projection("setting1", "ci", store.path, None).minutes is None
+
+
+def test_seed_keeps_the_rows_a_grid_reaches_and_with_outcomes_only_those_that_have_them(tmp_path):
+    keys = list(grid_keys("setting1", "ci"))
+    source = ResultsStore(tmp_path / "full.sqlite")
+    for i, key in enumerate(keys[:3]):
+        source.put(key, "setting1", {}, {"accuracy": 0.5}, PROV, [1, 0] if i else None)
+    other = put(source, 0, 0.5, [1])  # no grid reaches it
+    assert ResultsStore(seed(source.path, tmp_path / "d.sqlite", ["setting1"], "ci").into).keys() == set(keys[:3])
+    report = seed(source.path, tmp_path / "d.sqlite", ["setting1", "lmc"], "ci", outcomes_only=True)
+    assert set(report.new) == set(keys[1:3]) and other not in ResultsStore(tmp_path / "d.sqlite").keys()
