@@ -31,6 +31,7 @@ from .transfer import TRANSFER_MODES
 ROOT = Path(__file__).resolve().parents[1]
 PARAMS_DIR = ROOT / "params"
 ROLES = ("cell", "grid", "calibrated", "analysis", "run")
+SEED_LIMIT = 2**32  # seeds are below it (numpy's RandomState takes no larger)
 
 
 class ConfigError(ValueError):
@@ -165,7 +166,10 @@ class SweepConfig:
                                many=True, extra=_pattern, role="grid")
     scope: str = param("global", str, choices=SCOPES)
     method: list[str] = param(["magnitude"], str, many=True, choices=PRUNE_METHODS, role="grid")
-    seeds: list[int] = param([41], int, "integers", many=True, role="grid")
+    # Below 0 Python's random draws alike for n and -n: in [0, SEED_LIMIT) each seed draws its own
+    # numbers in random, numpy and torch, so the duplicate check on values is one on what seeds draw
+    seeds: list[int] = param([41], int, f"integers from 0 to {SEED_LIMIT - 1} (0 <= seed < 2**32)", many=True, low=0,
+                             high=SEED_LIMIT - 1, role="grid")
     max_length: int = param(128, int, low=0, strict_low=True)
     max_eval: int | None = param(None, int, "a positive integer or null (all)", low=0, strict_low=True, nullable=True)
     # Wanda/SparseGPT calibration text: the task's training split, or C4 (the paper's)

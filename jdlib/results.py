@@ -165,22 +165,14 @@ def _claim_live(owner: str, heartbeat: float, now: float, lease_s: float) -> boo
     return host != _this_host() or not pid.isdigit() or _process_alive(int(pid))
 
 
-def _header_problem(path: Path) -> str | None:
-    """What is wrong with the file's SQLite header, if anything (cheap: reads 100 bytes)."""
-    size = path.stat().st_size
-    if size == 0:
-        return None  # SQLite reads an empty file as an empty database
+def _magic_problem(path: Path) -> str | None:
+    """Whether the file is no SQLite database at all (cheap: reads 16 bytes). Whether it is whole
+    is SQLite's to judge: a store whose last pages are still in its write-ahead log is sound,
+    though the file alone is shorter than its header says (a disk that filled mid-checkpoint)."""
     with open(path, "rb") as f:
-        head = f.read(100)
-    if not (head.startswith(SQLITE_MAGIC) or SQLITE_MAGIC.startswith(head)):
+        head = f.read(len(SQLITE_MAGIC))
+    if not SQLITE_MAGIC.startswith(head):  # an empty file is an empty database to SQLite
         return "is not a SQLite database file"
-    if len(head) < 100:
-        return f"is truncated: {size} bytes, shorter than a SQLite header"
-    page_size = int.from_bytes(head[16:18], "big")
-    page_size = 65536 if page_size == 1 else page_size
-    pages = int.from_bytes(head[28:32], "big")
-    if head[24:28] == head[92:96] and size < pages * page_size:  # the header's size is valid
-        return f"is truncated: {size} bytes where its header promises {pages * page_size}"
     return None
 
 
@@ -197,7 +189,7 @@ def _inspect(path: Path, attempts: int = 2) -> int:
     failed reading is repeated once after a pause before it counts.
     """
     try:
-        problem = _header_problem(path)
+        problem = _magic_problem(path)
         if problem:
             raise StoreError(f"results store {path} {problem}")
         try:
@@ -209,7 +201,9 @@ def _inspect(path: Path, attempts: int = 2) -> int:
             finally:
                 db.close()
         except sqlite3.Error as e:
-            raise StoreError(f"results store {path} is not a readable SQLite database: {e}") from e
+            damaged = getattr(e, "sqlite_errorname", "") in ("SQLITE_CORRUPT", "SQLITE_NOTADB")  # Python >= 3.11
+            raise StoreError(f"results store {path} is {'truncated or corrupt' if damaged else 'not readable'}: "
+                             f"{e}") from e
         if check != "ok":
             raise StoreError(f"results store {path} is corrupt: {check}")
     except StoreError:
@@ -226,12 +220,25 @@ def _inspect(path: Path, attempts: int = 2) -> int:
     return version
 
 
+def _checkpoint(path: Path) -> None:
+    """Fold the write-ahead log into the file, so a disk still full stops the run before any compute."""
+    try:
+        db = sqlite3.connect(path, timeout=60)
+        try:
+            db.execute("PRAGMA wal_checkpoint")
+        finally:
+            db.close()
+    except sqlite3.Error as e:
+        raise StoreError(f"results store {path}: its write-ahead log {path}-wal cannot be written back "
+                         f"into it: {e}") from e
+
+
 def check_store(path: str | Path, write: bool = True) -> None:
     """Check that `path` can serve as a results store (and be written, if `write`), creating nothing.
 
-    An existing file must be a sound SQLite store of this or an older schema version; a missing
-    one must be creatable (its nearest existing ancestor a writable directory). Raises StoreError
-    naming the path.
+    An existing file must be a sound SQLite store of this or an older schema version (with
+    `write`, its write-ahead log, if any, is written back into it); a missing one must be
+    creatable (its nearest existing ancestor a writable directory). Raises StoreError naming the path.
     """
     path = Path(path)
     if path.is_dir():
@@ -240,6 +247,8 @@ def check_store(path: str | Path, write: bool = True) -> None:
         _inspect(path)
         if write and not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK | os.X_OK)):
             raise StoreError(f"results store {path} is not writable (the file and its folder must be)")
+        if write and Path(f"{path}-wal").exists():
+            _checkpoint(path)
         return
     ancestor = path.parent
     while not ancestor.exists() and ancestor != ancestor.parent:
@@ -306,8 +315,7 @@ class ResultsStore:
         if self._ready and self.path.exists():
             return
         check_store(self.path, write=True)
-        if not self.path.exists():
-            self._create_file()
+        created = not self.path.exists() and self._create_file()
         try:
             db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
             try:
@@ -324,18 +332,36 @@ class ResultsStore:
             finally:
                 db.close()
         except sqlite3.Error as e:
-            raise StoreError(f"results store {self.path}: {e}") from e
+            raise StoreError(f"results store {self.path}: {e}{self._abandon() if created else ''}") from e
         self._ready = True
 
-    def _create_file(self) -> None:
-        missing = [p for p in reversed(self.path.parents) if not p.exists()]
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._created += missing
+    def _create_file(self) -> bool:
+        """Create the empty file and its missing folders; whether this object created the file."""
+        self._created += [p for p in reversed(self.path.parents) if not p.exists()]
         try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             os.close(os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
-            self._created.append(self.path)
         except FileExistsError:  # another process made it first
-            pass
+            return False
+        except OSError as e:  # a full disk, say
+            raise StoreError(f"results store {self.path} cannot be created: {e}{self._abandon()}") from e
+        self._created.append(self.path)
+        return True
+
+    def _abandon(self) -> str:
+        """Remove what this object created for a file it could not set up (a full disk leaves an
+        empty file, its -wal and -shm), unless another run stored something in it meanwhile; the
+        words an error message adds."""
+        try:
+            if self._in_use():
+                return ""
+        except StoreError:
+            pass  # a file SQLite cannot read holds nothing of another run's either
+        try:
+            self._remove_created()
+        except OSError as e:
+            return f"; what this run began could not be removed ({e}): delete {self.path} and its -wal and -shm"
+        return "; what this run created for it is removed"
 
     @staticmethod
     def _upgrade(db: sqlite3.Connection) -> None:
@@ -353,22 +379,33 @@ class ResultsStore:
     def discard_if_unused(self) -> bool:
         """Remove the file (with its -wal and -shm) and the folders this object created, if it
         created the file and the store holds no row and no claim; return whether it did."""
-        if self.path not in self._created or not self.path.exists():
+        if self.path not in self._created or not self.path.exists() or self._in_use():
             return False
+        self._remove_created()
+        return True
+
+    def _in_use(self) -> bool:
+        """Whether the store holds a row or a claim."""
         with self._reading() as db:
-            tables = {n for (n,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-            if any(db.execute(f"SELECT 1 FROM {t} LIMIT 1").fetchone() for t in ("cells", "claims") if t in tables):
+            if db is None:
                 return False
-        for suffix in ("", "-wal", "-shm", "-journal"):
-            Path(f"{self.path}{suffix}").unlink(missing_ok=True)
-        for folder in reversed(self._created[:-1]):
+            tables = {n for (n,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            return any(db.execute(f"SELECT 1 FROM {t} LIMIT 1").fetchone() for t in ("cells", "claims") if t in tables)
+
+    def _remove_created(self) -> None:
+        """Remove the file (with its -wal, -shm and -journal) and the folders this object created."""
+        if self.path in self._created:
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+        for folder in reversed([p for p in self._created if p != self.path]):
             try:
                 folder.rmdir()
+            except FileNotFoundError:  # never made: its making failed
+                continue
             except OSError:  # something else is in it now
                 break
         self._created.clear()
         self._ready = False
-        return True
 
     # -- rows ----------------------------------------------------------------------------
 

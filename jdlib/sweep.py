@@ -2,29 +2,56 @@
 the results store (finished cells are skipped, so sweeps resume)."""
 from __future__ import annotations
 
+import socket
 from typing import Any
 
 import pandas as pd
 
-from .config import ConfigError, SweepConfig
+from .config import ConfigError, FinetuneConfig, SweepConfig
 from .grid import reading_only, run_grid
 from .models import check_model
 from .results import ResultsStore, check_store
-from .settings import get
+from .settings import finetuning, get
+
+SCHEDULER_TIMEOUT_S = 5.0  # to reach a dask:// scheduler (Dask's own connect timeout is 30 s)
 
 
 def check(config: SweepConfig) -> None:
-    """What can be checked before the store is opened or a model loaded: the model, the levels
-    against the tasks' data, the store's path."""
+    """What can be checked before the store is opened or a model loaded: the model, the executor's
+    scheduler, the tasks' kinds and the levels against the tasks' data, the store's path."""
     setting = get(config.setting)
     if not reading_only():  # reading stored rows needs neither the model nor the data
         try:
             check_model(config.model)
+            check_scheduler(config.executor)
         except ValueError as err:
             raise ConfigError(str(err)) from None
+        if isinstance(config, FinetuneConfig):
+            check_heads(config)
         if setting.check_data:
             setting.check_data(config)
     check_store(config.store_path, write=not reading_only())
+
+
+def check_scheduler(executor: str) -> None:
+    """Raise ValueError naming `executor` when nothing answers at its dask:// address."""
+    if not executor.startswith("dask://"):
+        return
+    host, _, port = executor.removeprefix("dask://").rpartition(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=SCHEDULER_TIMEOUT_S).close()
+    except OSError as e:
+        raise ValueError(f"executor={executor!r}: no Dask scheduler answers at {host}:{port} ({e.strerror or e}); "
+                         f"start one there (dask scheduler --port {port}) or use executor 'local'") from None
+
+
+def check_heads(config: FinetuneConfig) -> None:
+    """A fine-tuning sweep trains a task head: each task must be of a kind that has one."""
+    for name in config.tasks:
+        kind = finetuning.load_task(name).kind  # the task as the fine-tuning runner will read it
+        if kind not in finetuning.HEADS:
+            raise ConfigError(f"tasks: {name} is a {kind} task; {config.setting} fine-tunes a task head on each "
+                              f"task, which needs a {' or '.join(finetuning.HEADS)} task")
 
 
 def sweep(config: SweepConfig, progress: bool = True) -> Any:

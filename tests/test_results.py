@@ -2,6 +2,7 @@ import json
 import multiprocessing
 import os
 import re
+import resource
 import shutil
 import signal
 import sqlite3
@@ -140,7 +141,7 @@ def test_paths_that_are_not_stores_fail_naming_the_path(tmp_path):
     with sqlite3.connect(other) as db:
         db.execute("CREATE TABLE t (x)")
     under_a_file = text / "s.sqlite"
-    for path, why in [(text, "not a SQLite"), (folder, "directory"), (truncated, "truncated"), (stub, "truncated"),
+    for path, why in [(text, "not a SQLite"), (folder, "directory"), (truncated, "truncated or corrupt"), (stub, "truncated or corrupt"),
                       (other, "no table 'cells'"), (under_a_file, "not a directory")]:
         for check in (ResultsStore, check_store):
             with pytest.raises(StoreError, match=re.escape(str(path)) + ".*" + why):
@@ -178,6 +179,101 @@ def test_a_failed_run_leaves_no_file_and_a_later_failure_keeps_the_rows(tmp_path
     assert ResultsStore(path).frame()["x"].tolist() == [0]
     with sqlite3.connect(path) as db:
         assert db.execute("SELECT COUNT(*) FROM claims").fetchone()[0] == 0  # the failed run let go of its cell
+
+
+# -- a full disk ---------------------------------------------------------------------------------
+# A file-size limit (RLIMIT_FSIZE) makes writes beyond it fail as a full disk does, with no mount.
+
+def fill_the_disk(limit):
+    """From here on this process cannot write a file beyond `limit` bytes."""
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write fails (EFBIG) instead of killing the process
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY))
+
+
+def rows_then_full_disk_mid_checkpoint(path, rows):
+    """A run that stored `rows` rows and met a full disk while writing its log back into the file:
+    the file ends up shorter than its header says, the rows whole in the write-ahead log."""
+    store = ResultsStore(path)
+    store.put("first", "demo", {"x": -1}, {"score": 0}, provenance(0.0))
+    held = sqlite3.connect(path)  # while it reads the store, closing the store's connections writes nothing back
+    held.execute("PRAGMA wal_autocheckpoint = 0")
+    held.execute("SELECT COUNT(*) FROM cells").fetchone()
+    for x in range(1, rows):
+        store.put(cell_key({"setting": "demo", "x": x}), "demo", {"x": x}, square({"x": x}), provenance(0.0),
+                  outcomes=[0.1] * 1000)  # float32: 4 kB a row, so the file must grow
+    fill_the_disk(path.stat().st_size)
+    try:
+        held.execute("PRAGMA wal_checkpoint")
+    except sqlite3.Error:
+        os._exit(0)
+    os._exit(1)  # the disk was not full: no test
+
+
+def check_on_a_full_disk(path, limit, sent):
+    fill_the_disk(limit)
+    try:
+        check_store(path)
+    except StoreError as e:
+        sent.send(str(e))
+    os._exit(0)
+
+
+def test_a_store_whose_last_pages_are_still_in_its_log_resumes(tmp_path):
+    path = tmp_path / "s.sqlite"
+    run = FORK.Process(target=rows_then_full_disk_mid_checkpoint, args=(path, 17))
+    run.start()
+    run.join()
+    assert run.exitcode == 0
+    header = path.read_bytes()[:100]
+    promised = int.from_bytes(header[16:18], "big") * int.from_bytes(header[28:32], "big")
+    assert path.stat().st_size < promised and Path(f"{path}-wal").stat().st_size > 0  # what the user met
+    received, sent = FORK.Pipe(duplex=False)
+    # (a limit counts per file: below its size, the 32 kB -shm could not be rewritten, which a full disk allows)
+    still_full = FORK.Process(target=check_on_a_full_disk, args=(path, promised - 1, sent))
+    still_full.start()
+    still_full.join()
+    assert received.poll() and "-wal cannot be written back" in received.recv()  # before any compute
+    check_store(path, write=False)
+    check_store(path)  # with room: the log is written back into the file
+    assert path.stat().st_size >= promised
+    assert len(ResultsStore(path).keys()) == 17
+    calls = []
+    frame = run_grid("demo", [{"x": x} for x in range(1, 20)], lambda: (lambda c: calls.append(c["x"]) or square(c)),
+                     ResultsStore(path), progress=False)
+    assert calls == [17, 18, 19] and frame["score"].tolist() == [x * x for x in range(1, 20)]
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def create_on_a_full_disk(path, limit, removable, sent):
+    fill_the_disk(limit)
+    if not removable:
+        def refuse(self, missing_ok=False):
+            raise PermissionError(f"cannot remove {self}")
+
+        Path.unlink = refuse
+    try:
+        run_grid("demo", [{"x": 1}], lambda: square, ResultsStore(path), progress=False)
+    except StoreError as e:
+        sent.send(str(e))
+    os._exit(0)
+
+
+@pytest.mark.parametrize("limit", [0, 4096, 8192])  # SQLite stops at the file, at its log, at its index
+@pytest.mark.parametrize("removable", [True, False])
+def test_a_store_the_disk_has_no_room_for_leaves_no_file_or_says_so(tmp_path, limit, removable):
+    path = tmp_path / "new" / "s.sqlite"
+    received, sent = FORK.Pipe(duplex=False)
+    run = FORK.Process(target=create_on_a_full_disk, args=(path, limit, removable, sent))
+    run.start()
+    run.join()
+    assert received.poll()
+    message = received.recv()
+    assert str(path) in message
+    if removable:
+        assert "is removed" in message and list(tmp_path.iterdir()) == []
+    else:
+        assert "could not be removed" in message and path.exists()
 
 
 # -- schema versions ---------------------------------------------------------------------------

@@ -167,6 +167,9 @@ BAD_INPUT = [
     ("setting1", {"lr": float("nan")}, ["lr=nan", "positive number"]),
     ("setting1", {"lr": -1e-4}, ["lr=-0.0001"]),
     ("setting1", {"seeds": [41, 41]}, ["seeds", "41", "twice"]),
+    ("setting1", {"seeds": [-1]}, ["seeds", "-1", "0 to 4294967295"]),
+    ("setting5", {"seeds": [4294967296]}, ["seeds", "4294967296", "0 to 4294967295"]),
+    ("setting2", {"seeds": [1, -1]}, ["seeds", "-1", "2**32"]),  # Python's random draws alike for 1 and -1
     ("setting2", {"sparsities": [0.5, 0.5]}, ["sparsities", "twice"]),
     ("setting2", {"sparsity": 1.5}, ["sparsity=1.5", "between 0 and 1"]),
     ("setting2", {"sparsities": []}, ["sparsities is empty"]),
@@ -197,17 +200,31 @@ def test_bad_input_stops_with_a_message_naming_it(no_model_loading, setting, val
         assert word in str(err.value), str(err.value)
 
 
+# What only the tasks' data or the executor's address shows: stopped before the store or a model.
+BAD_FOR_THE_DATA = [
+    ("setting2", {"options": [2, 200]}, ["options=[2, 200]", "at most"]),
+    ("setting4", {"shots": [0, 500]}, ["shots=[0, 500]", "use shots from 0 to"]),
+    ("setting4", {"tasks": ["bigbench/disfl_qa"]}, ["bigbench/disfl_qa", "generation task", "k-shot demonstrations"]),
+    ("setting1", {"tasks": ["bigbench/disfl_qa"]}, ["bigbench/disfl_qa", "generation task", "setting1 fine-tunes"]),
+    ("setting2", {"executor": "dask://127.0.0.1:1"}, ["executor='dask://127.0.0.1:1'", "no Dask scheduler"]),
+]
+
+
+@pytest.mark.parametrize("setting, values, words", BAD_FOR_THE_DATA, ids=[str(v) for _, v, _ in BAD_FOR_THE_DATA])
+def test_input_the_data_refuses_stops_before_the_store_and_the_model(no_model_loading, tmp_path, setting, values,
+                                                                     words):
+    store = tmp_path / "s.sqlite"
+    with pytest.raises(ConfigError) as err:
+        sweep(load(setting, "ci", store=str(store), **values), progress=False)
+    for word in words:
+        assert word in str(err.value), str(err.value)
+    assert "\n" not in str(err.value) and not store.exists()
+
+
 def test_an_unknown_task_lists_the_closest_names_not_all_of_them():
     with pytest.raises(ConfigError) as err:
         load("setting2", "ci", tasks=["bigbench/hyperbatn"])
     assert "bigbench/hyperbaton" in str(err.value) and len(str(err.value)) < 600
-
-
-def test_levels_beyond_the_task_stop_before_the_model_loads(no_model_loading, tmp_path):
-    config = load("setting2", "ci", options=[2, 200], store=str(tmp_path / "s.sqlite"))
-    with pytest.raises(ConfigError, match=r"options=\[2, 200\].*at most"):
-        sweep(config, progress=False)
-    assert not (tmp_path / "s.sqlite").exists()
 
 
 @pytest.mark.parametrize("kind", ["text", "directory", "truncated"])
