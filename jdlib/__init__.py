@@ -2,14 +2,20 @@
 
 The public API keeps the paper's vocabulary (dense and sparse transfer, N:M, normalised drop).
 """
-from . import analysis, compress, config, plots
-from .analysis import stats
-from .data import Task, load_task
-from .evaluate import evaluate
-from .models import load_model
-from .settings import load as load_config
-from .sweep import sweep
-from .train import finetune
+import os
+
+# cuBLAS reads this before its first call: with it, deterministic algorithms cover matrix products
+# on CUDA (jdlib.train.deterministic), so the same key gives the same metrics on a GPU.
+os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+
+from . import analysis, compress, config, plots  # noqa: E402
+from .analysis import stats  # noqa: E402
+from .data import Task, load_task  # noqa: E402
+from .evaluate import evaluate  # noqa: E402
+from .models import load_model  # noqa: E402
+from .settings import load as load_config  # noqa: E402
+from .sweep import sweep  # noqa: E402
+from .train import finetune  # noqa: E402
 
 __all__ = ["analysis", "compress", "config", "evaluate", "finetune", "load_config", "load_model", "load_task", "plots", "stats",
            "sweep", "Task"]

@@ -221,11 +221,22 @@ class FinetuneConfig(SweepConfig):
     """A setting that fine-tunes the (compressed) pre-trained model under a transfer mode."""
 
     transfer: list[str] = param(["sparse"], str, many=True, choices=TRANSFER_MODES, role="grid")
-    epochs: int = param(3, int, low=0, strict_low=True)
+    # The recipe's length: `epochs` passes over the data (the paper's), or `steps` optimizer updates,
+    # the same at every data fraction (small fractions cycle their data): one of them, the other null.
+    epochs: int | None = param(3, int, "a positive integer, or null when steps is set", low=0, strict_low=True,
+                               nullable=True)
+    steps: int | None = param(None, int, "a positive number of optimizer updates, or null (epochs decide)", low=0,
+                              strict_low=True, nullable=True)
     batch_size: int = param(32, int, low=0, strict_low=True)
     lr: float = param(2e-5, float, low=0, strict_low=True)
     max_train: int | None = param(None, int, "a positive integer or null (all)", low=0, strict_low=True,
                                   nullable=True)
+
+    def validate(self) -> None:
+        super().validate()
+        if (self.epochs is None) == (self.steps is None):
+            raise ConfigError(f"epochs={self.epochs!r}, steps={self.steps!r} is not valid: set one of them, the "
+                              "other null (epochs: passes over the data; steps: optimizer updates at every level)")
 
 
 def params_file(setting: str, params: str) -> Path:

@@ -18,7 +18,8 @@ import math
 import random
 import warnings
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import datasets
@@ -33,12 +34,40 @@ from .transfer import Transfer
 
 IGNORE = -100  # the label a classification loss skips: fills the last fixed-shape batch
 PRECISIONS = ("fp32", "bf16")
+# The fine-tuning computation's version, part of every fine-tuning cell's key: bump it whenever the
+# same cell would train differently (recipe, data order, tokenising, head), so rows of code that
+# computes differently are never read as one grid. 2: a fixed number of updates (`steps`), data cycled
+# in fresh permutations; deterministic algorithms on CUDA.
+RECIPE = 2
 
 
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+
+
+@contextmanager
+def deterministic(enabled: bool = True) -> Iterator[None]:
+    """Run the block with PyTorch's deterministic algorithms (the same key, the same metrics on a GPU).
+
+    cuBLAS needs CUBLAS_WORKSPACE_CONFIG before its first call; jdlib sets it on import (see
+    jdlib/__init__.py) unless the user has. The previous mode is restored on exit.
+    """
+    before, warn_only = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.use_deterministic_algorithms(enabled)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before, warn_only=warn_only)
+
+
+def update_count(examples: int, batch_size: int, epochs: int | None, steps: int | None) -> int:
+    """The optimizer updates of a run: `steps` when set (the same at every data fraction), else `epochs`
+    passes over the data (3, the paper's, when neither is set)."""
+    if epochs is not None and steps is not None:
+        raise ValueError(f"epochs={epochs!r} and steps={steps!r}: set one of them (the other None)")
+    return steps if steps is not None else (epochs or 3) * math.ceil(examples / batch_size)
 
 
 @dataclass
@@ -167,7 +196,7 @@ def finetune(
     train: datasets.Dataset,
     transfer: str = "dense",
     masks: Masks | None = None,
-    epochs: int = 3,
+    epochs: int | None = None,
     batch_size: int = 32,
     lr: float = 2e-5,
     max_length: int = 128,
@@ -180,15 +209,21 @@ def finetune(
     fixed_shape: bool | None = None,
     cuda_graph: bool | None = None,
     compile: bool = False,
+    steps: int | None = None,
+    deterministic_algorithms: bool = True,
 ) -> list[float]:
     """Fine-tune `loaded.model` in place on `train` (AdamW, linear decay with warm-up); return the step losses.
 
+    The run lasts `epochs` passes over `train` (3 unless set), or, with `steps` set instead, exactly
+    `steps` optimizer updates whatever the size of `train`: the data is cycled, each pass in a fresh
+    seeded order, so a small data fraction is less data, not less training.
     A classification model trains on columns text (text_pair), label; a multiple-choice model on
     text, options, label, `batch_size` questions (each with all its options) a step.
     Trains on the model's device, and the defaults follow it: on CUDA, bf16 autocast
     (`precision="bf16"`; the weights and the optimizer state stay fp32), fixed-shape batches and
     a CUDA graph of the step; on the CPU, fp32 and each batch cut to its longest item. `compile`
     runs the model through `torch.compile` (CUDA only: a slow first call, faster steps after).
+    On CUDA, `deterministic_algorithms` (the default) makes a rerun bit-identical on the same device.
     """
     model = loaded.model
     device = next(model.parameters()).device
@@ -203,11 +238,21 @@ def finetune(
     if compile and not cuda:
         raise ValueError("compile=True needs the model on a CUDA device")
 
+    with deterministic(cuda and deterministic_algorithms):
+        return _finetune(loaded, train, transfer, masks, epochs, steps, batch_size, lr, max_length, seed,
+                         warmup_ratio, weight_decay, progress, precision, fixed_shape, cuda_graph, compile)
+
+
+def _finetune(loaded, train, transfer, masks, epochs, steps, batch_size, lr, max_length, seed, warmup_ratio,
+              weight_decay, progress, precision, fixed_shape, cuda_graph, compile) -> list[float]:
+    model = loaded.model
+    device = next(model.parameters()).device
+    cuda = device.type == "cuda"
     seed_everything(seed)
     enforcer = Transfer(model, masks, transfer)
     data = encode(loaded, train, max_length).to(device)
     generator = torch.Generator().manual_seed(seed)
-    total = epochs * math.ceil(len(data) / batch_size)
+    total = update_count(len(data), batch_size, epochs, steps)
     if cuda_graph:
         # A tensor learning rate: the captured optimizer step reads the schedule's current value.
         optimizer = torch.optim.AdamW(model.parameters(), lr=torch.tensor(lr, device=device),
@@ -238,7 +283,7 @@ def finetune(
     losses = torch.empty(total, device=device)
     bar = tqdm(total=total, desc=f"fine-tune ({transfer})", disable=not progress, leave=False)
     done = 0
-    for _ in range(epochs):
+    while done < total:
         order = torch.randperm(len(data), generator=generator)
         if fixed_shape:
             index, real = (t.to(device) for t in fill_last_batch(order, batch_size))
@@ -246,6 +291,8 @@ def finetune(
         else:
             batches = ((i, None) for i in order.split(batch_size))
         for index, real in batches:
+            if done == total:
+                break
             if graphed is not None:
                 loss = graphed(index, real)
             else:

@@ -234,7 +234,7 @@ def synthetic_tasks(monkeypatch):
 
 def tiny_true_gem(store: str, **values):
     return load("true_gem", "ci", model="tiny-bert", tasks=["glue/sst2"], fractions=[1.0],
-                gap_tasks=["commonsense_qa", "winogrande"], seeds=[1], sparsities=[0.5], epochs=2, batch_size=8,
+                gap_tasks=["commonsense_qa", "winogrande"], seeds=[1], sparsities=[0.5], steps=6, batch_size=8,
                 lr=3e-3, max_length=8, store=store, **values)
 
 
@@ -260,7 +260,7 @@ def test_a_true_gem_grid_fine_tunes_multiple_choice_gap_tasks_and_stores_their_o
                                                        abs=0.01)
     # the across-task cells are keyed as Setting 5's, the within-task ones as Setting 1's
     s5 = load("setting5", "ci", model="tiny-bert", tasks=config.gap_tasks, seeds=[1], sparsities=[0.5],
-              transfer=config.transfer, epochs=2, batch_size=8, lr=3e-3, max_length=8)
+              transfer=config.transfer, steps=6, batch_size=8, lr=3e-3, max_length=8)
     assert set(across["key"]) == {cell_key({"setting": "setting5", **c}) for c in transfer_cells(s5)}
     assert set(results.within["key"]) == {cell_key({"setting": "setting1", **c})
                                           for c in setting1.cells(config.within())}

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from ..compress.calibrate import calibration_for
 from ..compress.masks import Masks, parse_pattern
+from ..config import FinetuneConfig
 from ..data import load_task
 from ..difficulty import subsample
 from ..evaluate import evaluate
 from ..models import load_model, restore, snapshot
-from ..train import finetune, init_head
+from ..train import RECIPE, finetune, init_head
 from .compressed import CompressedWeights
 
 DENSE = {"transfer": "dense", "method": "none", "pattern": "dense", "sparsity": 0.0}
@@ -29,7 +30,9 @@ def transfer_cells(config) -> list[dict]:
         compressions += [(pattern, round(s, 6)) for s in levels]
     variants = [DENSE] + [{"transfer": t, "method": m, "pattern": p, "sparsity": s, **config.calibration_of(m)}
                           for t in config.transfer for m in config.method for p, s in compressions]
-    return [{**config.cell_common(), "task": task, "seed": seed, **v}
+    # the fine-tuning computation's version: only cells that fine-tune carry it (the scoring settings share this grid)
+    recipe = {"recipe": RECIPE} if isinstance(config, FinetuneConfig) else {}
+    return [{**config.cell_common(), **recipe, "task": task, "seed": seed, **v}
             for task in config.tasks for seed in config.seeds for v in variants]
 
 
@@ -74,7 +77,7 @@ class FinetuneRunner:
             restore(self.loaded.model, self.pretrained)
         init_head(self.loaded, cell["seed"])
         train = subsample(self.task.train, cell.get("fraction", 1.0), seed=cell["seed"])
-        losses = finetune(self.loaded, train, cell["transfer"], masks, epochs=cell["epochs"],
+        losses = finetune(self.loaded, train, cell["transfer"], masks, epochs=cell["epochs"], steps=cell["steps"],
                           batch_size=cell["batch_size"], lr=cell["lr"], max_length=cell["max_length"],
                           seed=cell["seed"], progress=False)
         return {"train_examples": len(train), "final_train_loss": losses[-1] if losses else None,

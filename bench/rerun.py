@@ -1,0 +1,108 @@
+"""Does the same key give the same metrics? Recompute stored cells into a scratch store and compare.
+
+A seeded sample of a setting's rows in a store is recomputed from the configs they record, with
+the setting's own runner, into an empty scratch store; every metric (accuracy, loss, the final
+training loss, the per-question outcomes) is compared exactly.
+
+    python bench/rerun.py results/full.sqlite --setting setting1 --cells 24 --executor local-gpus:4 \
+        --out bench/results/rerun_h200.json
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from jdlib.config import checks  # noqa: E402
+from jdlib.grid import run_grid  # noqa: E402
+from jdlib.results import ResultsStore, _git_commit  # noqa: E402
+from jdlib.settings import get  # noqa: E402
+
+COMPARED = ("accuracy", "loss", "final_train_loss", "barrier", "dense_accuracy")
+
+
+def config_for(setting: str, cell: dict, device: str | None, executor: str):
+    """The setting's config that runs `cell`: its non-grid parameters from the cell."""
+    spec = get(setting)
+    fields = {f.name for f in dataclasses.fields(spec.config)}
+    grid = {name for name, check in checks(spec.config).items() if check.role == "grid"}
+    config = spec.config(setting=setting, **{k: v for k, v in cell.items() if k in fields and k not in grid},
+                         device=device, executor=executor)
+    return spec, config
+
+
+def differences(stored: dict, fresh: dict, outcomes: tuple) -> dict[str, float]:
+    """Absolute differences of every compared metric the stored row has, and of the outcomes (count of changed answers)."""
+    diff = {m: abs(float(stored[m]) - float(fresh[m])) for m in COMPARED
+            if stored.get(m) is not None and fresh.get(m) is not None}
+    if all(o is not None for o in outcomes):
+        diff["outcomes"] = float(np.sum(np.asarray(outcomes[0]) != np.asarray(outcomes[1])))
+    return diff
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("store", type=Path)
+    p.add_argument("--setting", default="setting1", help="the rows' setting label (fine-tuning: setting1, setting5, lmc)")
+    p.add_argument("--cells", type=int, default=24)
+    p.add_argument("--seed", type=int, default=0, help="which rows are sampled")
+    p.add_argument("--device", default=None)
+    p.add_argument("--executor", default="local")
+    p.add_argument("--out", type=Path, default=Path("bench/results/rerun.json"))
+    args = p.parse_args()
+
+    source = ResultsStore(args.store)
+    rows = source.rows(setting=args.setting)
+    if not rows:
+        sys.exit(f"{args.store}: no rows of setting {args.setting!r} to rerun")
+    rows = random.Random(args.seed).sample(rows, min(args.cells, len(rows)))
+    stored_outcomes = source.outcomes([r["key"] for r in rows])
+    report = {"store": str(args.store), "setting": args.setting, "cells": len(rows), "identical": 0,
+              "max_abs_diff": 0.0, "compared": [*COMPARED, "outcomes"], "different": []}
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as scratch_dir:
+        scratch = ResultsStore(Path(scratch_dir) / "rerun.sqlite")
+        groups: dict[str, list[dict]] = {}  # cells whose configs agree share one runner
+        for row in rows:
+            spec, config = config_for(args.setting, row["config"], args.device, args.executor)
+            groups.setdefault(json.dumps(dataclasses.asdict(config), sort_keys=True, default=str), []).append(row)
+        for group in groups.values():
+            spec, config = config_for(args.setting, group[0]["config"], args.device, args.executor)
+            run_grid(args.setting, [r["config"] for r in group], spec.make_runner(config), scratch,
+                     executor=args.executor)
+        fresh = {r["key"]: r for r in scratch.rows()}
+        fresh_outcomes = scratch.outcomes()
+        for row in rows:
+            new = fresh.get(row["key"])
+            if new is None:
+                sys.exit(f"rerun of {row['key']} landed under another key: the cell's key is not its config's")
+            diff = differences(row["metrics"], new["metrics"],
+                               (stored_outcomes.get(row["key"]), fresh_outcomes.get(row["key"])))
+            worst = max(diff.values(), default=0.0)
+            report["max_abs_diff"] = max(report["max_abs_diff"], worst)
+            if worst == 0.0:
+                report["identical"] += 1
+            else:
+                report["different"].append({"key": row["key"], **{k: v for k, v in diff.items() if v}})
+    report.update(seconds=round(time.perf_counter() - start, 1), git_commit=_git_commit(),
+                  stored_commits=sorted({r["provenance"].get("git_commit") or "?" for r in rows}),
+                  device=torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
+                  torch=torch.__version__)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=1) + "\n")
+    print(f"{report['identical']} of {report['cells']} cells identical; max abs diff {report['max_abs_diff']}")
+
+
+if __name__ == "__main__":
+    main()
