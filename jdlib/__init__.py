@@ -3,6 +3,14 @@
 The public API keeps the paper's vocabulary (dense and sparse transfer, N:M, normalised drop).
 """
 import os
+import warnings
+
+from tqdm import TqdmWarning
+
+# huggingface_hub imports tqdm.auto, which in a notebook kernel without ipywidgets falls back to the
+# text bar with this warning on every chapter's first cell. The text bar is what the book wants (jdlib
+# itself uses plain tqdm): the warning is dropped, not the bar, and no widget package is needed.
+warnings.filterwarnings("ignore", message="IProgress not found", category=TqdmWarning)
 
 # cuBLAS reads this before its first call: with it, deterministic algorithms cover matrix products
 # on CUDA (jdlib.train.deterministic), so the same key gives the same metrics on a GPU.
