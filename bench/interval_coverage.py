@@ -42,7 +42,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from scipy import stats as sps  # noqa: E402
 
-from jdlib.analysis.intervals import METHOD, METHODS, OutcomeGrid, c1_statistics, intervals, verdict
+from jdlib.analysis import pooling  # noqa: E402
+from jdlib.analysis.claims import combine  # noqa: E402
+from jdlib.analysis.intervals import METHOD, METHODS, OutcomeGrid, c1_statistics, intervals, verdict  # noqa: E402
 
 SPARSITIES = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
 # dense accuracy per level, easiest first: measured on results/full.sqlite (magnitude, unstructured)
@@ -98,12 +100,13 @@ def _normalised(beta: np.ndarray, v: np.ndarray) -> np.ndarray:
 
 def truth(scenario: Scenario) -> dict[str, float]:
     """The population value of each statistic (see the module docstring)."""
-    return _truth(scenario.shape, scenario.effect, 0.0 if scenario.identical_seeds else scenario.seed_sd)
+    return truth_of(tuple(effect(scenario.effect, len(SHAPES[scenario.shape]))),
+                    0.0 if scenario.identical_seeds else scenario.seed_sd)
 
 
 @lru_cache(maxsize=None)
-def _truth(shape: str, effect_name: str, sd: float, draws: int = 200_000) -> dict[str, float]:
-    beta = effect(effect_name, len(SHAPES[shape]))
+def truth_of(beta: tuple[float, ...], sd: float, draws: int = 200_000) -> dict[str, float]:
+    """The population values for the drops-at-0.9 `beta` (one per level, easiest first) and seed effects `sd`."""
     rng = np.random.default_rng(12345)
     v1, v2 = sd * rng.standard_normal(draws), sd * rng.standard_normal(draws)  # common to every level
     x = np.array(SPARSITIES)
@@ -123,9 +126,11 @@ def _truth(shape: str, effect_name: str, sd: float, draws: int = 200_000) -> dic
             "trend": float(np.median((slopes[k[1]] - slopes[k[0]]) / (k[1] - k[0]))), "slopes": slopes.tolist()}
 
 
-def _ar(rng: np.random.Generator, shape: tuple) -> np.ndarray:
-    """Standard normals along the last axis with correlation AR between neighbours."""
+def _ar(rng: np.random.Generator, shape: tuple, start: np.ndarray | None = None) -> np.ndarray:
+    """Standard normals along the last axis with correlation AR between neighbours (the first `start`, if given)."""
     out = rng.standard_normal(shape)
+    if start is not None:
+        out[..., 0] = start
     for k in range(1, shape[-1]):
         out[..., k] = AR * out[..., k - 1] + np.sqrt(1 - AR ** 2) * out[..., k]
     return out
@@ -136,25 +141,40 @@ def conditions_of(levels: int) -> pd.DataFrame:
 
 
 def simulate(scenario: Scenario, rng: np.random.Generator) -> OutcomeGrid:
+    return simulate_study(scenario, [effect(scenario.effect, len(SHAPES[scenario.shape]))], rng)[0]
+
+
+def simulate_study(scenario: Scenario, betas: list[np.ndarray], rng: np.random.Generator) -> list[OutcomeGrid]:
+    """One grid per drop-at-0.9 `beta` (`scenario.effect` unused), as the comparisons of one task: the
+    sparsity patterns or pruning methods of one dense model, whose questions, seeds and dense cells they
+    share; each comparison has its own pruned cells (its own pruning and condition parts, which start from
+    the shared ones at sparsity 0) and seed effects on steepness. One beta draws as `simulate` always did."""
     dense = np.array(SHAPES[scenario.shape])
-    beta = effect(scenario.effect, len(dense))
     s, n, levels, xs = scenario.seeds, scenario.questions, len(dense), len(SPARSITIES)
     sd = 0.0 if scenario.identical_seeds else scenario.seed_sd
     dense_seed = dense * np.exp(DENSE_SD * rng.standard_normal((s, levels)))
-    p = dense_seed[..., None] * _normalised(beta, sd * rng.standard_normal((s, levels)))
-    threshold = sps.norm.ppf(np.clip(p, 1e-4, 1 - 1e-4))  # [seed, level, sparsity]
+    steepness = sd * rng.standard_normal((s, levels))
     shape = (1,) if scenario.shared else (s,)
     ability = rng.standard_normal(shape + (n,))[:, None, None, :]
-    pruning = np.moveaxis(_ar(rng, shape + (n, xs)), -1, -2)[:, None]  # [seed, 1, sparsity, question]
+    pruning = _ar(rng, shape + (n, xs))
     distractors = rng.standard_normal((s, levels, 1, n))
-    condition = np.moveaxis(_ar(rng, (s, levels, n, xs)), -1, -2)
+    condition = _ar(rng, (s, levels, n, xs))
     w = {k: np.sqrt(v) for k, v in LATENT.items()}
-    latent = (w["ability"] * ability + w["pruning"] * pruning + w["distractors"] * distractors
-              + w["condition"] * condition)
-    outcomes = (latent < threshold[..., None]).astype(float).reshape(s, levels * xs, n)
-    if scenario.identical_seeds:
-        outcomes = np.broadcast_to(outcomes[:1], outcomes.shape).copy()
-    return OutcomeGrid(tuple(range(s)), conditions_of(levels), outcomes, scenario.shared)
+    grids = []
+    for i, beta in enumerate(betas):
+        if i:
+            steepness = sd * rng.standard_normal((s, levels))
+            pruning = _ar(rng, shape + (n, xs), start=pruning[..., 0])
+            condition = _ar(rng, (s, levels, n, xs), start=condition[..., 0])
+        p = dense_seed[..., None] * _normalised(beta, steepness)
+        threshold = sps.norm.ppf(np.clip(p, 1e-4, 1 - 1e-4))  # [seed, level, sparsity]
+        latent = (w["ability"] * ability + w["pruning"] * np.moveaxis(pruning, -1, -2)[:, None]
+                  + w["distractors"] * distractors + w["condition"] * np.moveaxis(condition, -1, -2))
+        outcomes = (latent < threshold[..., None]).astype(float).reshape(s, levels * xs, n)
+        if scenario.identical_seeds:
+            outcomes = np.broadcast_to(outcomes[:1], outcomes.shape).copy()
+        grids.append(OutcomeGrid(tuple(range(s)), conditions_of(levels), outcomes, scenario.shared))
+    return grids
 
 
 def run_scenario(args: tuple[Scenario, int, int]) -> list[dict]:
@@ -269,6 +289,125 @@ def short_of_goal(frame: pd.DataFrame, method: str, statistics) -> list[dict]:
                  rate=r.rate, mc_se=r.mc_se, replicates=r.replicates) for r in missed.itertuples()]
 
 
+# The pooled rule (jdlib.analysis.pooling): a claim judged from all its comparisons at once -------------
+
+# the comparisons' ramps c (beta = 0.55 + c x ramp over the levels): (mean, sd) over comparisons
+POOLED_EFFECTS = {"null": (0.0, 0.0), "null_heterogeneous": (0.0, 0.1), "weak_heterogeneous": (0.15, 0.1)}
+POOLED_QUESTIONS = (300, 500, 1000)  # per study in turn: studies differ in their standard errors
+
+
+@dataclass(frozen=True)
+class PooledScenario:
+    """`studies` tasks of `comparisons` comparisons each (sharing the task's dense model), Setting 2's
+    shape; each comparison's ramp drawn from POOLED_EFFECTS[effect]."""
+
+    effect: str
+    seeds: int
+    studies: int
+    comparisons: int = 2
+    shape: str = "options"
+
+    @property
+    def name(self) -> str:
+        return f"pooled/{self.shape}/{self.effect}/s{self.seeds}/k{self.studies}x{self.comparisons}"
+
+
+def pooled_beta(levels: int, ramp: float) -> np.ndarray:
+    return 0.55 + ramp * np.linspace(0, 1, levels)
+
+
+# a comparison's ramp is mean + sd x one of these, drawn with these probabilities (Gauss-Hermite: the normal's
+# first moments, and an exact mean trend to estimate)
+NODES, WEIGHTS = np.polynomial.hermite_e.hermegauss(5)
+WEIGHTS = WEIGHTS / WEIGHTS.sum()
+
+
+def pooled_truth(scenario: PooledScenario) -> float:
+    """The mean trend over the comparisons' ramps: what the pooled estimate estimates (0 under the null)."""
+    mean, sd = POOLED_EFFECTS[scenario.effect]
+    levels = len(SHAPES[scenario.shape])
+    trends = [truth_of(tuple(pooled_beta(levels, mean + sd * v)), Scenario.seed_sd)["trend"] for v in NODES]
+    return float(np.sum(WEIGHTS * np.array(trends)))
+
+
+def run_pooled(args: tuple[PooledScenario, int, int]) -> dict:
+    """The pooled rule on `replicates` simulated claims: coverage of the mean trend, false verdicts (under
+    a null: any verdict; under an effect: fails), and the former rule's (any failing comparison fails the
+    claim, all holding hold it) false verdicts beside it."""
+    scenario, replicates, n_boot = args
+    started = time.process_time()
+    rng = np.random.default_rng(zlib.crc32(scenario.name.encode()))
+    mu, (mean, sd) = pooled_truth(scenario), POOLED_EFFECTS[scenario.effect]
+    levels, null = len(SHAPES[scenario.shape]), scenario.effect.startswith("null")
+    tally = dict(covered=0, false=0, holds=0, former_false=0, width=[], estimate=[], tau2=[])
+    for r in range(replicates):
+        found = []
+        for j in range(scenario.studies):
+            design = Scenario(scenario.shape, "null", scenario.seeds, POOLED_QUESTIONS[j % len(POOLED_QUESTIONS)], True)
+            ramps = mean + sd * rng.choice(NODES, size=scenario.comparisons, p=WEIGHTS)
+            for grid in simulate_study(design, [pooled_beta(levels, c) for c in ramps], rng):
+                found.append((j, intervals(grid, c1_statistics, method=METHOD, n_boot=n_boot, seed=r)["trend"]))
+        pooled = pooling.pool([iv.estimate for _, iv in found], [iv.se for _, iv in found],
+                              [iv.df for _, iv in found], [j for j, _ in found])
+        said, former = pooled.verdict, combine(verdict(iv) for _, iv in found)
+        tally["covered"] += pooled.low <= mu <= pooled.high
+        tally["false"] += said != "inconclusive" if null else said == "fails"
+        tally["former_false"] += former != "inconclusive" if null else former == "fails"
+        tally["holds"] += said == "holds"
+        tally["width"].append(pooled.high - pooled.low)
+        tally["estimate"].append(pooled.estimate)
+        tally["tau2"].append(pooled.tau2)
+    coverage, false = tally["covered"] / replicates, tally["false"] / replicates
+    return dict(scenario=scenario.name, **asdict(scenario), truth=mu, replicates=replicates, n_boot=n_boot,
+                coverage=coverage, false_verdict=false, holds=tally["holds"] / replicates,
+                former_false_verdict=tally["former_false"] / replicates,
+                mc_se_coverage=float(np.sqrt(coverage * (1 - coverage) / replicates)),
+                mc_se_false=float(np.sqrt(max(false, 1 / replicates) * (1 - false) / replicates)),
+                mean_width=float(np.mean(tally["width"])), bias=float(np.mean(tally["estimate"]) - mu),
+                mean_tau2=float(np.nanmean(tally["tau2"])), cpu_seconds=time.process_time() - started)
+
+
+def pooled_scenarios() -> list[PooledScenario]:
+    """At 3 and 5 seeds, 5 studies of 2 comparisons each (C1 on results/full.sqlite pools 5 studies: one task
+    in each of five settings): the null, a null whose comparisons differ (mean 0), and a weak effect whose
+    comparisons differ."""
+    return [PooledScenario(e, s, 5) for e in POOLED_EFFECTS for s in (3, 5)]
+
+
+def pooled_main(args: argparse.Namespace) -> None:
+    """Only the pooled rule, its results under the key `pooled` of the existing JSON (other keys kept)."""
+    started = time.perf_counter()
+    todo = sorted(((s, args.replicates, args.n_boot // 2) for s in pooled_scenarios()),
+                  key=lambda t: -t[0].seeds ** 2 * t[0].studies)
+    with mp.get_context("spawn").Pool(args.workers) as pool:
+        frame = pd.DataFrame(list(pool.imap_unordered(run_pooled, todo))).sort_values(["effect", "seeds", "studies"])
+    pd.set_option("display.width", 250, "display.max_columns", 20)
+    print(frame[["effect", "seeds", "studies", "truth", "coverage", "false_verdict", "former_false_verdict", "holds",
+                 "mean_width", "bias", "mean_tau2"]].round(4).to_string(index=False))
+    worst = {}
+    for key, column, pick in (("coverage", "coverage", "idxmin"), ("false_positive", "false_verdict", "idxmax"),
+                              ("former_false_positive", "former_false_verdict", "idxmax")):
+        worst[key] = {str(s): round(float(g.loc[getattr(g[column], pick)(), column]), 4) for s, g in frame.groupby("seeds")}
+    meets = all(worst["coverage"][s] >= GOAL["coverage"] and worst["false_positive"][s] <= GOAL["false_positive"]
+                for s in ("3", "5"))
+    result = dict(method=pooling.METHOD, per_comparison=METHOD, statistic="trend", goal=GOAL, **worst,
+                  mc_se={"coverage": round(float(frame["mc_se_coverage"].max()), 4),
+                         "false_positive": round(float(frame["mc_se_false"].max()), 4)},
+                  meets_goal=meets, seconds=round(time.perf_counter() - started, 1),
+                  cpu_seconds=round(float(frame["cpu_seconds"].sum()), 1), table=frame.to_dict("records"))
+    result["notes"] = (f"The pooled rule (trend, {METHOD} per comparison), worst case over the scenarios at 3/5 seeds: "
+                       f"coverage {worst['coverage']['3']:.3f}/{worst['coverage']['5']:.3f}, false verdicts "
+                       f"{worst['false_positive']['3']:.3f}/{worst['false_positive']['5']:.3f} "
+                       f"({'meets' if meets else 'misses'} the goal); the former rule (any failing comparison fails "
+                       f"the claim): false verdicts {worst['former_false_positive']['3']:.3f}/"
+                       f"{worst['former_false_positive']['5']:.3f}.")
+    saved = json.load(open(args.out)) if os.path.exists(args.out) else {}
+    with open(args.out, "w") as f:
+        json.dump({**saved, "pooled": result}, f, indent=1, default=float)
+    print(result["notes"])
+    print(f"wrote the key 'pooled' of {args.out}: {result['seconds']} s, {result['cpu_seconds']} CPU s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--replicates", type=int, default=300, help="simulated grids per main scenario (see budget)")
@@ -277,7 +416,11 @@ def main() -> None:
     parser.add_argument("--stress", type=int, default=3, help="replicates factor of the seed-dominated scenarios")
     parser.add_argument("--quick", action="store_true", help="3 and 5 seeds only")
     parser.add_argument("--out", default="bench/results/interval_coverage.json")
+    parser.add_argument("--pooled", action="store_true", help="only the pooled rule (its own key in --out)")
     args = parser.parse_args()
+    if args.pooled:
+        pooled_main(args)
+        return
     started = time.perf_counter()
     # the costliest first (pairs grow with seeds^2), so that the workers finish together
     todo = sorted(((s, *budget(s, args.replicates, args.n_boot, args.stress)) for s in scenarios(args.quick)),

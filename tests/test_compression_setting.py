@@ -136,14 +136,22 @@ def test_rule_texts_name_what_their_code_computes():
     assert "near zero" in claims.C5_RULE and "dense solution's" in claims.C5_RULE
 
 
-def test_c4_verdicts():
-    def trend(verdicts):
-        return pd.DataFrame([{"family": f, "method": m, "verdict": v} for (f, m), v in verdicts.items()]
-                            + [{"family": "quantization", "method": "gptq", "verdict": "fails"}])
+def test_c4_pools_each_comparison_once_by_family_and_method():
+    def table(entries):
+        """C1 comparison rows: (family, method, estimate) per study (task), standard error 0.01."""
+        rows = [{"setting": "setting2", "task": f"t{i}", "study": f"setting2/t{i}", "family": f, "method": m,
+                 "estimate": e, "se": 0.01, "df": 30.0, "testable": True,
+                 "verdict": "holds" if e > 0.02 else ("fails" if e < -0.02 else "inconclusive")}
+                for i in range(4) for f, m, e in entries]
+        return pd.DataFrame(rows + [{"setting": "compression", "task": "q", "study": "q", "family": "quantization",
+                                     "method": "gptq", "estimate": -1.0, "se": 0.01, "df": 30.0, "testable": True,
+                                     "verdict": "fails"}])
 
-    both = {("unstructured", "magnitude"): "holds", ("N:M", "magnitude"): "holds", ("unstructured", "wanda"): "holds"}
-    result = claims.c4_patterns(trend(both))
+    both = [("unstructured", "magnitude", 0.1), ("N:M", "magnitude", 0.1), ("unstructured", "wanda", 0.1)]
+    result = claims.c4_patterns(table(both))
     assert result["verdict"] == "holds" and result["by_family"] == {"N:M": "holds", "unstructured": "holds"}
-    assert claims.c4_patterns(trend({**both, ("N:M", "magnitude"): "fails"}))["verdict"] == "fails"
-    assert claims.c4_patterns(trend({**both, ("unstructured", "wanda"): "inconclusive"}))["verdict"] == "inconclusive"
-    assert claims.c4_patterns(trend({("unstructured", "magnitude"): "holds"}))["verdict"] == "inconclusive"
+    assert result.counts["holds"] == 12 and result.pooled["studies"] == 4  # quantization is not C4's
+    assert claims.c4_patterns(table(both[:2] + [("N:M", "wanda", -0.3)]))["verdict"] == "fails"
+    assert claims.c4_patterns(table([("unstructured", "magnitude", 0.1)]))["verdict"] == "inconclusive"
+    untestable = table(both).assign(testable=False, verdict="not testable")
+    assert claims.c4_patterns(untestable)["verdict"] == "not testable"

@@ -1,3 +1,4 @@
+import datasets
 import numpy as np
 import pytest
 
@@ -7,6 +8,15 @@ from jdlib.analysis.floor import GATE_MARGIN, dense_interval, floor, learnabilit
 def test_the_floor_of_a_balanced_binary_task_with_a_three_way_label_set_is_one_half_not_a_third():
     labels = ["yes"] * 500 + ["no"] * 500  # "maybe" is a label no question has
     assert floor(1 / 3, labels) == 0.5
+
+
+def test_a_tasks_floor_reads_its_evaluation_split_not_its_label_set():
+    from jdlib.data import Task
+
+    split = datasets.Dataset.from_dict({"text": ["a"] * 6, "label": [0, 1, 0, 1, 0, 1]})
+    task = Task("toy", "classification", split, split, labels=["yes", "no", "maybe"])
+    assert task.chance == pytest.approx(1 / 3) and task.majority_rate == 0.5
+    assert floor(task.chance, task.validation["label"]) == 0.5
 
 
 def test_the_floor_is_the_majority_rate_or_chance_whichever_is_larger():

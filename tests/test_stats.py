@@ -71,14 +71,15 @@ def test_seeds_that_repeat_one_run_give_no_interval_and_no_verdict():
     assert slope_gap(varied, "fraction", harder, n_boot=200)["verdict"].item() == "holds"
 
 
-def c1_rows(slopes, seeds=(1, 2, 3), sparsities=(0.3, 0.6), questions=400, with_outcomes=True):
-    """Setting 2 rows: per level (options), seed and sparsity, outcomes whose accuracy falls by slope x sparsity."""
+def c1_rows(slopes, seeds=(1, 2, 3), sparsities=(0.3, 0.6), questions=400, with_outcomes=True, base=None):
+    """Setting 2 rows: per level (options), seed and sparsity, outcomes whose accuracy falls by slope x sparsity
+    from the dense accuracy (`base[options]`, 0.8 by default)."""
     rng = np.random.default_rng(0)
     rows = []
     for options, slope in slopes.items():
         for seed in seeds:
             for s in (0.0, *sparsities):
-                p = 0.8 * (1 - slope * s) + rng.normal(0, 0.01)
+                p = (base or {}).get(options, 0.8) * (1 - slope * s) + rng.normal(0, 0.01)
                 outcomes = (rng.random(questions) < p).astype(float)
                 dense = s == 0.0
                 rows.append(dict(task="t", options=options, seed=seed, transfer="dense" if dense else "none",

@@ -23,6 +23,7 @@ import pandas as pd
 from scipy import stats as sps
 
 from ..compress import LOW_RANK_METHODS, PRUNE_METHODS, QUANT_METHODS
+from .pooling import ALPHA, NOT_TESTABLE, Judged, holm, judge
 from .stats import verdict
 
 CI_METHODS = ("t", "bootstrap")
@@ -44,19 +45,31 @@ class ClaimResult:
     resamples: int | None = None  # the paired units the interval rests on
     numbers: dict[str, object] = field(default_factory=dict)
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    pooled: dict = field(default_factory=dict)  # {estimate, low, high, method, ...}: what the verdict reads
+    counts: dict[str, int] = field(default_factory=dict)  # comparisons that hold, fail, are inconclusive, not testable
+    units: pd.DataFrame | None = None  # the comparisons (or parts) counted, with `testable` and its reason
 
     @classmethod
     def from_parts(cls, claim: str, parts: dict, statistic: str = "", headline: str | None = None,
-                   resamples: str | None = None) -> "ClaimResult":
+                   resamples: str | None = None, judged: Judged | None = None,
+                   units: pd.DataFrame | None = None) -> "ClaimResult":
         """Sort a claim function's results: tables apart, scalars into `numbers`; `headline` names the
-        `<headline>_mean/_low/_high` entries that give the estimate and its interval."""
+        `<headline>_mean/_low/_high` entries that give the estimate and its interval; `judged` (the pooled
+        rule's result over `units`) gives them instead, with `pooled` and `counts`."""
         tables = {k: v for k, v in parts.items() if isinstance(v, pd.DataFrame)}
         numbers = {k: v for k, v in parts.items() if k not in tables and k not in ("verdict", "rule", "sentence")}
         estimate = low = high = np.nan
         if headline:
             estimate, low, high = (float(parts.get(f"{headline}_{p}", np.nan)) for p in ("mean", "low", "high"))
+        pooled, counts = {}, {}
+        if judged is not None:
+            estimate, low, high = judged.pooled.estimate, judged.pooled.low, judged.pooled.high
+            pooled, counts = judged.pooled.as_dict(), judged.counts
+        if units is None and judged is not None:
+            units = tables.get("table")
         return cls(claim, parts["verdict"], parts.get("rule", ""), parts["sentence"], statistic, estimate, low, high,
-                   int(parts[resamples]) if resamples and resamples in parts else None, numbers, tables)
+                   int(parts[resamples]) if resamples and resamples in parts else None, numbers, tables, pooled,
+                   counts, units)
 
     def __getitem__(self, key: str):
         if key in ("verdict", "rule", "sentence", "statistic", "estimate", "low", "high", "resamples"):
@@ -315,10 +328,12 @@ C3_RULE = ("C3 reads the paper's own statistic (section 4): within each difficul
            "difference rho(magnitude pruning) - rho(quantizer), over levels, tasks and seeds, must be > 0: it holds "
            "when its {conf:.0%} {ci} interval is above 0 and fails when it is below. Where SVD was run, "
            "|rho(pruning) - rho(quantizer)| - |rho(pruning) - rho(SVD)| > 0 (low rank is closer to pruning) is a "
-           "part of its own, judged alike. C3 holds when every part holds, fails when any fails, and is "
-           "inconclusive otherwise. Whether quantization's own drop steepens with difficulty (its difficulty trend) "
-           "is reported beside it, not judged.")
-C3_STATISTIC = "within-level Spearman(compression, drop): magnitude pruning minus each quantizer (mean of the parts)"
+           "part of its own, judged alike. Each part and quantizer is pooled over the knobs by the claims' pooled "
+           "rule (DerSimonian-Laird random effects, Hartung-Knapp interval; a knob is one study); C3 holds when "
+           "every pooled part holds, fails when any fails, and is inconclusive otherwise. Whether quantization's "
+           "own drop steepens with difficulty (its difficulty trend) is reported beside it, not judged.")
+C3_STATISTIC = ("within-level Spearman(compression, drop): magnitude pruning minus the quantizers, pooled over the "
+                "knobs")
 C3_REFERENCE = "magnitude"  # the pruning method the paper's table compares with GPTQ
 
 # The paper's table (section 4): Spearman(compression, drop) within each level, magnitude pruning and GPTQ.
@@ -353,55 +368,93 @@ def c3_quantization(within: pd.DataFrame, ci: str = "t", confidence: float = 0.9
                 parts["SVD closer to pruning"] = (g[C3_REFERENCE] - g[q]).abs() - (g[C3_REFERENCE] - g[svd]).abs()
             for part, diff in parts.items():
                 mean, low, high = mean_ci(diff, ci, confidence, seed=seed)
+                n = int(diff.notna().sum())
                 rows.append({"knob": knob, "quantizer": q, "part": part, "mean": mean, "low": low, "high": high,
-                             "pairs": int(diff.notna().sum()), "verdict": verdict(low, high),
+                             "pairs": n, "verdict": verdict(low, high), "estimate": mean,
+                             "se": float(diff.std(ddof=1) / np.sqrt(n)) if n > 1 else np.nan, "df": n - 1,
+                             "testable": True, "testable_reason": "levels that fail the gate are left out",
                              "rho_pruning": float(g[C3_REFERENCE].mean()), "rho_quantizer": float(g[q].mean())})
     parts = pd.DataFrame(rows)
-    result.update({"parts": parts, "verdict": combine(parts["verdict"]),
-                   "quant_mean": float(parts.loc[parts["part"] == "pruning > quantizer", "mean"].mean())})
+    # each part and quantizer pooled over the knobs (one study each), by the claims' pooled rule
+    judged = {key: judge(g, ["knob"], ["knob", "quantizer", "part"])
+              for key, g in parts.groupby(["part", "quantizer"], sort=False)}
+    headline = judge(parts[parts["part"] == "pruning > quantizer"], ["knob"], ["knob", "quantizer", "part"])
+    result.update({"parts": parts, "verdict": combine(j.verdict for j in judged.values()),
+                   "quant_mean": float(parts.loc[parts["part"] == "pruning > quantizer", "mean"].mean()),
+                   "pooled_parts": pd.DataFrame([{"part": p, "quantizer": q, "verdict": j.verdict,
+                                                  "estimate": j.pooled.estimate, "low": j.pooled.low,
+                                                  "high": j.pooled.high, "studies": j.pooled.studies}
+                                                 for (p, q), j in judged.items()])})
     described = "; ".join(f"{r.knob}, {r.quantizer}: rho {r.rho_pruning:.2f} (pruning) vs {r.rho_quantizer:.2f}, "
                           f"difference {r['mean']:+.2f} ({ci_text(r.low, r.high, '+.2f', confidence)}) {r.verdict}"
                           for _, r in parts[parts["part"] == "pruning > quantizer"].iterrows())
     svd = parts[parts["part"] == "SVD closer to pruning"]
+    pooled = "; ".join(f"{p}, {q}: {j.pooled.estimate:+.3f} [{j.pooled.low:+.3f}, {j.pooled.high:+.3f}] {j.verdict}"
+                       for (p, q), j in judged.items())
     result["sentence"] = (f"Within each level, the rank correlation between compression strength and the drop, "
                           f"magnitude pruning against each quantizer: {described}."
                           + (f" SVD is closer to pruning than the quantizer in {int((svd['verdict'] == 'holds').sum())} "
                              f"of {len(svd)} knob/quantizer pairs." if len(svd) else "")
-                          + f" Verdict on C3: {result['verdict']}.")
-    return ClaimResult.from_parts("C3", result, C3_STATISTIC, headline="quant", resamples="units")
+                          + f" Pooled over the knobs: {pooled}. Verdict on C3: {result['verdict']}.")
+    return ClaimResult.from_parts("C3", result, C3_STATISTIC, resamples="units", judged=headline, units=parts)
 
 
 # --- C4: the pattern across sparsity patterns and pruning methods ---------------------------
 
-C4_RULE = ("C4 reads the verdicts of the C1 comparisons of the pruning rows only (magnitude, Wanda, SparseGPT), each "
-           "judged as C1 judges it (the Theil-Sen slope of the level slopes against difficulty rank where there are "
-           "three levels or more, else the slope at the hardest level minus that at the easiest; 95% intervals over "
-           "questions and seeds), from every setting and from the compression grid's two knobs (each within the "
-           "setting it comes from), grouped by "
-           "sparsity family (unstructured, N:M) and by method: a group holds when all its rows hold, fails when any "
-           "fails, and is inconclusive otherwise. C4 combines the groups the same way, and is inconclusive when the "
-           "rows span a single family and a single method (nothing to compare across).")
+C4_RULE = ("C4 reads the C1 comparisons of the pruning rows only (magnitude, Wanda, SparseGPT), from every setting "
+           "and from the compression grid's two knobs (each within the setting it comes from), each comparison once "
+           "and judged as C1 judges it, the learnability gate included. The pooled rule (C1's: DerSimonian-Laird "
+           "random effects over studies, Hartung-Knapp interval) gives one pooled estimate over all of them and one "
+           "per sparsity family (unstructured, N:M) and per pruning method. C4 holds when every family and method "
+           "with a testable comparison holds by its pooled 95% interval (the pattern holds in each); it fails when "
+           "the pooled estimate over all fails, or when a family's or method's pooled estimate lies below 0 after "
+           "Holm's adjustment over the families and methods; it is not testable when no comparison is, and "
+           "inconclusive otherwise, or when the rows span a single family and a single method (nothing to "
+           "compare across).")
+C4_NAME = ["setting", "task", "family", "method"]
+C4_STATISTIC = "pooled trend of the pruning comparisons (C1's statistic), over all and per family and method"
 
 
-def c4_patterns(trend: pd.DataFrame) -> dict:
-    """C4 from C1 trend rows (columns family, method, verdict; other rows such as quantization are
-    ignored): a verdict per family, per method, and combined. The rule in full is `C4_RULE`."""
+def c4_patterns(trend: pd.DataFrame) -> ClaimResult:
+    """C4 from C1 comparison rows (columns setting, task, family, method, estimate, se, df, verdict, testable,
+    study; other rows such as quantization are ignored): a pooled verdict per family, per method, and over
+    all the comparisons once. The rule in full is `C4_RULE`."""
     rows = trend[trend["family"].isin(("unstructured", "N:M")) & trend["method"].isin(PRUNE_METHODS)] \
         if len(trend) else trend
-    by_family = {f: combine(g["verdict"]) for f, g in rows.groupby("family")} if len(rows) else {}
-    by_method = {m: combine(g["verdict"]) for m, g in rows.groupby("method")} if len(rows) else {}
-    table = pd.DataFrame([{"group": "family", "name": k, "verdict": v, "rows": int((rows["family"] == k).sum())}
-                          for k, v in by_family.items()]
-                         + [{"group": "method", "name": k, "verdict": v, "rows": int((rows["method"] == k).sum())}
-                            for k, v in by_method.items()], columns=["group", "name", "verdict", "rows"])
+    groups = {(kind, name): judge(g, ["study"], C4_NAME)
+              for kind in ("family", "method") if len(rows) for name, g in rows.groupby(kind)}
+    overall = judge(rows, ["study"], C4_NAME) if len(rows) else None
+    adjusted = holm([j.pooled.p_value for j in groups.values()])
+    failing = [name for ((_, name), j), a in zip(groups.items(), adjusted) if j.pooled.estimate < 0 and a < ALPHA]
+    tested = [j.verdict for j in groups.values() if j.verdict != NOT_TESTABLE]
+    by_family = {name: j.verdict for (kind, name), j in groups.items() if kind == "family"}
+    by_method = {name: j.verdict for (kind, name), j in groups.items() if kind == "method"}
     across = len(by_family) >= 2 or len(by_method) >= 2
-    overall = combine(list(by_family.values()) + list(by_method.values())) if across else "inconclusive"
+    if overall is None or overall.verdict == NOT_TESTABLE:
+        verdict = NOT_TESTABLE if overall is not None else "inconclusive"
+    elif overall.verdict == "fails" or failing:
+        verdict = "fails"
+    else:
+        verdict = "holds" if across and tested and all(v == "holds" for v in tested) else "inconclusive"
+    table = pd.DataFrame([{"group": kind, "name": name, "verdict": j.verdict, "estimate": j.pooled.estimate,
+                           "low": j.pooled.low, "high": j.pooled.high, "studies": j.pooled.studies,
+                           "rows": int((rows[kind] == name).sum()), **j.counts, "failing (Holm)": "; ".join(j.failing)}
+                          for (kind, name), j in groups.items()],
+                         columns=["group", "name", "verdict", "estimate", "low", "high", "studies", "rows", "holds",
+                                  "fails", "inconclusive", "not_testable", "failing (Holm)"])
     describe = "; ".join(f"{k}: {v}" for k, v in {**by_family, **by_method}.items()) or "no pruning rows"
-    sentence = (f"Per sparsity family and pruning method, the C1 pattern ({describe})"
-                + ("" if across else ", a single family and method, so nothing to compare across")
-                + f". Verdict on C4: {overall}.")
-    result = {"verdict": overall, "families": len(by_family), "methods": len(by_method), "rows": int(len(rows)),
-              "by_family": by_family, "by_method": by_method, "table": table, "rule": C4_RULE, "sentence": sentence}
+    pooled = "" if overall is None else (
+        f" Over all {overall.pooled.comparisons} testable comparisons once, the pooled trend is "
+        f"{overall.pooled.estimate:+.4f} [{overall.pooled.low:+.4f}, {overall.pooled.high:+.4f}] ({overall.verdict});"
+        f" comparisons: {overall.counts['holds']} hold, {overall.counts['fails']} fail, "
+        f"{overall.counts['inconclusive']} inconclusive, {overall.counts['not_testable']} not testable.")
+    sentence = (f"Per sparsity family and pruning method, the pooled C1 pattern ({describe})"
+                + ("" if across else ", a single family and method, so nothing to compare across") + "."
+                + pooled + (f" Failing after Holm's adjustment over the groups: {', '.join(failing)}." if failing else "")
+                + f" Verdict on C4: {verdict}.")
+    result = {"verdict": verdict, "families": len(by_family), "methods": len(by_method), "rows": int(len(rows)),
+              "by_family": by_family, "by_method": by_method, "table": table, "rule": C4_RULE, "sentence": sentence,
+              "comparisons": rows}
     for k, v in {**by_family, **by_method}.items():
         result[f"verdict_{k.replace(':', '').replace(' ', '_')}"] = v
-    return ClaimResult.from_parts("C4", result, "per-comparison C1 verdicts of the pruning rows, by family and method")
+    return ClaimResult.from_parts("C4", result, C4_STATISTIC, judged=overall, units=rows)

@@ -16,21 +16,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
+from ..data import majority_by_task
+from ..data.task import majority_rate
+from ..settings import SETTINGS
 from .intervals import CONFIDENCE, seeds_questions_t
 
 # The chance-corrected drop divides by (dense - floor): at 0.05 a change of 0.01 in accuracy moves it by
 # 0.2 already; closer to the floor the drop curve is noise.
 GATE_MARGIN = 0.05
-
-
-def majority_rate(labels: Iterable) -> float:
-    """The share of the most frequent gold label (a constant predictor's accuracy)."""
-    values = list(labels)
-    if not values:
-        raise ValueError("labels: none given")
-    _, counts = np.unique(np.asarray(values, dtype=str), return_counts=True)
-    return float(counts.max() / len(values))
 
 
 def floor(chance: float | None, labels: Iterable | None = None) -> float:
@@ -54,20 +49,21 @@ class GateResult:
     reason: str
 
 
-def dense_interval(accuracies: Iterable[float], n_questions: int, outcomes: np.ndarray | None = None,
+def dense_interval(accuracies: Iterable[float], n_questions: int | None, outcomes: np.ndarray | None = None,
                    shared_questions: bool = True, confidence: float = CONFIDENCE) -> tuple[float, float, float]:
-    """The dense model's mean accuracy over seeds and its interval, over seeds and questions.
+    """The dense model's mean accuracy over seeds and its interval (clipped to [0, 1]), over seeds and questions.
 
-    The variance is the seeds' part (their spread over the number of seeds) plus the questions'
-    (as `intervals.METHOD` adds them, analytically: the statistic is a mean). With per-question
+    The variance is the seeds' part (their spread over the number of seeds) plus the questions' (as
+    `intervals.METHOD` adds them, analytically: the statistic is a mean). With per-question
     `outcomes[seed, question]` the questions' part is the variance of the seed-averaged outcome per
     question over n (shared questions) or each seed's own over n, averaged over seeds and divided by
-    their number; without them, p(1 - p) / n, its largest value for outcomes in [0, 1]. One seed gives
-    the questions' part alone.
+    their number; without them, p(1 - p) / n, its largest value for outcomes in [0, 1]; with neither
+    (`n_questions` None), none: the seeds' part alone. One seed gives the questions' part alone, and
+    with neither no interval (NaN).
     """
     acc = np.asarray(list(accuracies), dtype=float)
-    if len(acc) == 0 or n_questions < 1:
-        raise ValueError("accuracies: at least one seed and one question are needed")
+    if len(acc) == 0 or (n_questions is not None and n_questions < 1):
+        raise ValueError("accuracies: at least one seed is needed, and n_questions is positive or None")
     n_seeds, mean = len(acc), float(acc.mean())
     seeds = float(np.var(acc, ddof=1)) / n_seeds if n_seeds > 1 else 0.0
     if outcomes is not None:
@@ -75,23 +71,66 @@ def dense_interval(accuracies: Iterable[float], n_questions: int, outcomes: np.n
         # ddof 0: the question bootstrap's variance of a mean, as intervals.METHOD takes it
         questions = (float(np.var(y.mean(axis=0))) if shared_questions else
                      float(np.var(y, axis=1).mean()) / n_seeds) / y.shape[1]
-    else:
+    elif n_questions is not None:
         p = mean if shared_questions else acc
         questions = float(np.mean(p * (1 - p))) / n_questions / (1 if shared_questions else n_seeds)
+    else:
+        questions = 0.0 if n_seeds > 1 else np.nan
     low, high = seeds_questions_t(mean, seeds, questions, n_seeds, confidence)
-    return mean, float(low), float(high)
+    return mean, float(np.clip(low, 0, 1)), float(np.clip(high, 0, 1))  # accuracy is bounded
 
 
-def learnability_gate(accuracies: Iterable[float], n_questions: int, floor: float, *,
+def learnability_gate(accuracies: Iterable[float], n_questions: int | None, floor: float, *,
                       outcomes: np.ndarray | None = None, shared_questions: bool = True,
                       margin: float = GATE_MARGIN, confidence: float = CONFIDENCE) -> GateResult:
     """Is a level testable? The dense model's per-seed `accuracies` (on `n_questions` questions each,
-    optionally their per-question `outcomes[seed, question]`) must have their interval (`dense_interval`)
-    wholly above `floor` + `margin`."""
+    optionally their per-question `outcomes[seed, question]`; None: unknown) must have their interval
+    (`dense_interval`) wholly above `floor` + `margin`; no interval, no pass."""
     acc = list(accuracies)
     dense, low, high = dense_interval(acc, n_questions, outcomes, shared_questions, confidence)
     passes = bool(np.isfinite(low) and low > floor + margin)
     words = "wholly above" if passes else "not wholly above"
     reason = (f"dense {dense:.3f} [{low:.3f}, {high:.3f}] {words} the floor {floor:.3f} + margin {margin:g}"
-              + ("" if len(acc) > 1 else " (one seed: questions only)"))
+              + ("" if len(acc) > 1 else " (one seed: questions only)")
+              + ("" if n_questions is not None or outcomes is not None else " (questions unknown: seeds only)"))
     return GateResult(passes, dense, low, high, float(floor), margin, len(acc), reason)
+
+
+def row_floors(setting: str, rows: pd.DataFrame) -> pd.DataFrame:
+    """Each row's `chance`, `majority` (the majority-class rate of the validation split its fine-tuned cell
+    evaluated; NaN where the setting does not fine-tune a classifier) and `floor`, the larger of the two."""
+    spec = SETTINGS[setting]
+    chance = spec.chance(rows).astype(float) if spec.chance is not None else pd.Series(np.nan, index=rows.index)
+    majority = pd.Series(np.nan, index=rows.index)
+    if spec.kind == "finetune" and len(rows):
+        majority = majority_by_task(rows["task"], rows.get("max_train"), rows.get("max_eval"))
+    return pd.DataFrame({"chance": chance, "majority": majority,
+                         "floor": np.fmax(chance.fillna(0.0), majority.fillna(0.0))}, index=rows.index)
+
+
+def level_gates(setting: str, rows: pd.DataFrame, margin: float = GATE_MARGIN) -> pd.DataFrame:
+    """The gate at every task and level of a setting's rows (their dense rows, transfer "dense"): the dense
+    model's accuracy with its interval over seeds and questions beside the floor, chance and majority rate,
+    and whether the level is `testable`, with the reason. What a chapter's dense table shows."""
+    spec = SETTINGS[setting]
+    dense = rows[rows["transfer"] == "dense"]
+    dense = dense.join(row_floors(setting, dense))
+    shared = not bool(dense.get("eval_seeded", pd.Series([False])).fillna(False).any())
+    out = []
+    for (task, level), g in dense.groupby(["task", spec.level], sort=False):
+        g = g.sort_values("seed")
+        outcomes = None
+        if "outcomes" in g and g["outcomes"].map(lambda o: o is not None and len(o) > 0).all() \
+                and g["outcomes"].map(len).nunique() == 1:
+            outcomes = np.stack([np.asarray(o, dtype=float) for o in g["outcomes"]])
+        n = int(g["n"].iloc[0]) if "n" in g and pd.notna(g["n"].iloc[0]) else \
+            (outcomes.shape[1] if outcomes is not None else None)
+        gate = learnability_gate(g["accuracy"], n, float(g["floor"].max()), outcomes=outcomes,
+                                 shared_questions=shared, margin=margin)
+        out.append({"task": task, spec.level: level, "dense": gate.dense, "low": gate.low, "high": gate.high,
+                    "floor": gate.floor, "chance": float(g["chance"].mean()), "majority": float(g["majority"].mean()),
+                    "seeds": gate.seeds, "questions": n, "testable": gate.passes, "reason": gate.reason})
+    columns = ["task", spec.level, "dense", "low", "high", "floor", "chance", "majority", "seeds", "questions",
+               "testable", "reason"]
+    table = pd.DataFrame(out, columns=columns)
+    return table.sort_values(["task", spec.level], key=lambda c: c.map(spec.order) if c.name == spec.level else c)

@@ -151,6 +151,8 @@ class Interval:
     method: str
     resamples: int
     confidence: float = CONFIDENCE
+    se: float = np.nan  # the t methods' standard error and degrees of freedom (what pooling reads); NaN otherwise
+    df: float = np.nan
 
     @property
     def decisive(self) -> bool:
@@ -342,13 +344,17 @@ def _t_interval(estimate: float, variance: float, df: float, confidence: float) 
     return estimate - half, estimate + half
 
 
+def satterthwaite(seeds_variance: float, questions_variance: float, n_seeds: int) -> tuple[float, float]:
+    """The variance of the `*_questions_t` methods, the seeds' part plus the questions', and its
+    Satterthwaite degrees of freedom (the seeds' part has n - 1, the questions' is known almost exactly)."""
+    variance = seeds_variance + questions_variance
+    return variance, (n_seeds - 1) * (variance / seeds_variance) ** 2 if seeds_variance > 0 else np.inf
+
+
 def seeds_questions_t(estimate: float, seeds_variance: float, questions_variance: float, n_seeds: int,
                       confidence: float = CONFIDENCE) -> tuple[float, float]:
-    """The t interval of the `*_questions_t` methods: variance the seeds' part plus the questions',
-    Satterthwaite's degrees of freedom (the seeds' part has n - 1, the questions' is known almost exactly)."""
-    variance = seeds_variance + questions_variance
-    df = (n_seeds - 1) * (variance / seeds_variance) ** 2 if seeds_variance > 0 else np.inf
-    return _t_interval(estimate, variance, df, confidence)
+    """The t interval of the `*_questions_t` methods (see `satterthwaite`)."""
+    return _t_interval(estimate, *satterthwaite(seeds_variance, questions_variance, n_seeds), confidence)
 
 
 def _seed_multisets(n_seeds: int, rng: np.random.Generator, n_boot: int) -> tuple[np.ndarray, np.ndarray]:
@@ -405,7 +411,7 @@ def intervals(grid: OutcomeGrid, statistic: Callable[[np.ndarray, pd.DataFrame],
     conditions, acc = grid.conditions, grid.accuracy()
     n_seeds = len(grid.seeds)
     estimates = {k: float(v[0]) for k, v in _evaluate(statistic, acc[None], conditions).items()}
-    ends: dict[str, tuple[float, float, int]] = {}
+    ends: dict[str, tuple] = {}  # low, high, resamples (and variance, degrees of freedom for the t methods)
     if n_seeds < 2:
         ends = {k: (np.nan, np.nan, 0) for k in estimates}
     elif method in ("seed_bootstrap", "two_level_bootstrap"):
@@ -419,23 +425,25 @@ def intervals(grid: OutcomeGrid, statistic: Callable[[np.ndarray, pd.DataFrame],
         ends = {k: _percentile(v, confidence) for k, v in values.items()}
     elif method == "seed_t":
         for k, v_seeds in _seed_variance(statistic, acc, conditions, "spread").items():
-            ends[k] = (*_t_interval(estimates[k], v_seeds, n_seeds - 1, confidence), n_seeds)
+            ends[k] = (*_t_interval(estimates[k], v_seeds, n_seeds - 1, confidence), n_seeds, v_seeds, n_seeds - 1)
     else:
         how = {"jackknife_questions_t": "jackknife", "seed_questions_t": "spread"}.get(method, "bootstrap")
         seeds = _seed_variance(statistic, acc, conditions, how, rng, n_boot)
         questions = _evaluate(statistic, _question_resampled(grid, rng, n_boot), conditions)
         for k, v_seeds in seeds.items():
             q = questions[k][np.isfinite(questions[k])]
-            v_questions = np.var(q, ddof=1) if len(q) > 1 else np.nan
-            ends[k] = (*seeds_questions_t(estimates[k], v_seeds, v_questions, n_seeds, confidence), n_seeds + len(q))
+            variance, df = satterthwaite(v_seeds, np.var(q, ddof=1) if len(q) > 1 else np.nan, n_seeds)
+            ends[k] = (*_t_interval(estimates[k], variance, df, confidence), n_seeds + len(q), variance, df)
     # a statistic's optional `bounds` (name -> (low, high)) clip its interval; a functools.partial keeps its function's
     bounds = getattr(statistic, "bounds", None) or getattr(getattr(statistic, "func", None), "bounds", {})
     out = {}
-    for k, (low, high, count) in ends.items():
+    for k, (low, high, count, *t) in ends.items():
         lo, hi = bounds.get(k, (-np.inf, np.inf))
         if np.isfinite(low):
             low, high = max(low, lo), min(high, hi)
-        out[k] = Interval(estimates[k], float(low), float(high), method, int(count), confidence)
+        variance, df = t or (np.nan, np.nan)
+        out[k] = Interval(estimates[k], float(low), float(high), method, int(count), confidence,
+                          float(math.sqrt(variance)) if np.isfinite(variance) else np.nan, float(df))
     return out
 
 

@@ -14,28 +14,45 @@ from functools import partial
 import numpy as np
 import pandas as pd
 
+from ..data import human_scores
+from ..difficulty import human_model_gap
 from ..grid import NotInStore, stored_only
 from ..compress import PRUNE_METHODS
 from ..settings import SETTINGS, load
 from ..settings.compression import KNOBS
 from ..settings.spec import DifficultyOrder
 from ..sweep import sweep
-from . import claims, compression, intervals, stats
+from . import claims, compression, intervals, pooling, stats
+from .floor import GATE_MARGIN, level_gates, row_floors
+from .sentences import level_label
 
 NOT_RUN = "not run"
 C1_SETTINGS = [name for name, setting in SETTINGS.items() if setting.in_c1]
+GATE_RULE = (f"A level is testable only when the dense model learned the task there: its accuracy's 95% interval "
+             f"(over seeds and questions) lies wholly above the task's floor plus {GATE_MARGIN:g}, the floor being the "
+             "larger of the chance level and the majority-class rate of the evaluation split (a fine-tuned classifier "
+             "that learned nothing answers the most frequent label). Untestable levels are shown and left out of the "
+             "statistic; a comparison with fewer testable levels than its statistic needs (three for trend, two for "
+             "the gap) is not testable, a verdict of its own, distinct from inconclusive.")
+POOLED_RULE = ("The claim is judged from all its testable comparisons at once, by a rule fixed in advance "
+               f"(jdlib.analysis.pooling; coverage measured in bench/interval_coverage.py): {pooling.METHOD}. It "
+               "holds when the pooled 95% interval lies above 0, fails when below, and is inconclusive otherwise; "
+               "one borderline comparison cannot decide it. The counts of comparisons that hold, fail, are "
+               "inconclusive and are not testable stand beside it, and the failing comparisons are named after "
+               "Holm's adjustment over the testable ones.")
 C1_RULE = ("C1 reads, per setting, task, pattern family and method, the Theil-Sen slope of the normalised drop "
            "against sparsity at each level, in the paper's declared order. It reports the paper's statistic, the "
-           "Spearman correlation rho between difficulty and slope over all levels, and judges by `trend`, the "
-           "Theil-Sen slope of the level slopes against the difficulty rank (three levels or more), or by the slope "
-           "at the hardest level minus that at the easiest (two levels, Setting 6): rho is a discrete statistic "
-           "whose interval, measured in bench/interval_coverage.py, does not keep its promise, while trend's and "
-           "the gap's do. The 95% interval resamples questions as well as seeds (a t interval with the seeds' "
-           "spread and a question bootstrap's variance); rows without per-question outcomes get a seed-only t "
-           "interval, and Setting 5, whose levels are tasks, rho with a seed bootstrap, each marked. A comparison "
-           "holds when its interval lies above 0, fails when it lies below, and is inconclusive otherwise (and "
-           "always when the interval has no width). A setting holds when all its comparisons hold, fails when any "
-           "fails, and is inconclusive otherwise; so does C1 over the settings.")
+           "Spearman correlation rho between difficulty and slope over the testable levels, and judges by `trend`, "
+           "the Theil-Sen slope of the level slopes against the difficulty rank (settings of three levels or "
+           "more), or by the slope at the hardest level minus that at the easiest (two levels, Setting 6): rho is "
+           "a discrete statistic whose interval, measured in bench/interval_coverage.py, does not keep its promise, "
+           "while trend's and the gap's do. The 95% interval resamples questions as well as seeds (a t interval "
+           "with the seeds' spread and a question bootstrap's variance); rows without per-question outcomes get a "
+           "seed-only t interval, and Setting 5, whose levels are tasks, rho with a seed bootstrap (not pooled), "
+           "each marked. A comparison holds when its interval lies above 0, fails when it lies below, and is "
+           f"inconclusive otherwise (and always when the interval has no width). {GATE_RULE} {POOLED_RULE} Each "
+           "setting is judged by the same rule on its own comparisons.")
+NAME = ["setting", "task", "family", "method"]  # how a comparison is named
 
 
 def chapter_results(chapter: str, params: str = "quick", store: str | None = None, compute: bool = True):
@@ -59,7 +76,7 @@ GROUP = ["task", "family", "method", "transfer"]
 
 
 def c1_comparisons(setting: str, results: pd.DataFrame, order: DifficultyOrder | None = None,
-                   correct_chance: bool = False) -> pd.DataFrame:
+                   correct_chance: bool = False, gates: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per comparison (task, pattern family, method, transfer) of a setting's C1 evidence.
 
     Within a task: the paper's statistic rho (Spearman between difficulty and the Theil-Sen slope
@@ -72,28 +89,76 @@ def c1_comparisons(setting: str, results: pd.DataFrame, order: DifficultyOrder |
     were kept) gets a seed-only t interval, marked in `interval`. Across tasks (Setting 5) the
     levels are tasks, with questions of their own: rho with the seed bootstrap, marked likewise.
     `order` replaces the setting's declared (the paper's) difficulty order, e.g. by the measured one.
-    With `correct_chance` every statistic reads (acc - chance) / (dense - chance), chance per level.
+    With `correct_chance` every statistic reads (acc - floor) / (dense - floor), the task's floor per level
+    (`analysis.floor`). Only the levels that pass the learnability gate (`gates`, from `floor.level_gates`
+    unless given) enter a statistic: `testable` and `testable_reason` say which did and why, and a
+    comparison with too few of them has the verdict `not testable` (see `GATE_RULE`). `se` and `df` are
+    the interval's standard error and degrees of freedom, `study` the comparisons that share a dense model
+    (what `pooling` reads).
     """
     spec = SETTINGS[setting] if order is None else replace(SETTINGS[setting], order=order)
-    if correct_chance and spec.chance is not None:
-        results = results.assign(chance=spec.chance(results).fillna(0.0))
+    gates = level_gates(setting, results) if gates is None else gates
+    if correct_chance:
+        results = results.assign(chance=row_floors(setting, results)["floor"])
         norm = stats.normalise(results.assign(accuracy=results["accuracy"] - results["chance"]), spec.level)
     else:
         norm = stats.normalise(results, spec.level)
-    if spec.across_tasks:
-        rows = stats.difficulty_trend(norm, spec.level, spec.order, across_tasks=True).rename(
-            columns={"rho": "estimate", "rho_low": "low", "rho_high": "high"})
-        return rows.assign(setting=setting, statistic="rho", interval="seed bootstrap (levels are tasks)")
+    passing = set(zip(gates.loc[gates["testable"], "task"], gates.loc[gates["testable"], spec.level]))
+    norm = norm[[(t, v) in passing for t, v in zip(norm["task"], norm[spec.level])]]
+    if spec.across_tasks:  # the levels are tasks: the gate keeps or drops whole tasks
+        testable, reason = gate_reason(spec, gates, "rho", stats.MIN_LEVELS)
+        if testable:
+            rows = stats.difficulty_trend(norm, spec.level, spec.order, across_tasks=True).rename(
+                columns={"rho": "estimate", "rho_low": "low", "rho_high": "high"})
+        else:
+            rows = results[results["transfer"] != "dense"].assign(family=lambda f: f["pattern"].map(
+                stats.pattern_family))[GROUP[1:]].drop_duplicates().assign(
+                estimate=np.nan, low=np.nan, high=np.nan, verdict=pooling.NOT_TESTABLE)
+        return rows.assign(setting=setting, statistic="rho", interval="seed bootstrap (levels are tasks)", se=np.nan,
+                           df=np.nan, testable=testable, testable_reason=reason, study=f"{setting}/tasks")
+    statistic = "trend" if results[spec.level].nunique() >= stats.MIN_LEVELS else "gap"
+    needed = stats.MIN_LEVELS if statistic == "trend" else 2
     violations = stats.order_violations(norm, spec.level, spec.order)
     dense = results[results["transfer"] == "dense"]
     out = []
     for keys, curve in results[results["transfer"] != "dense"].assign(
             family=lambda f: f["pattern"].map(stats.pattern_family)).groupby(GROUP, sort=True):
         group = dict(zip(GROUP, keys))
-        base = dense[dense["task"] == group["task"]]
-        out.append({**group, **c1_intervals(pd.concat([base, curve], ignore_index=True), spec)})
+        testable, reason = gate_reason(spec, gates[gates["task"] == group["task"]], statistic, needed)
+        found = {"testable": testable, "testable_reason": reason, "study": f"{setting}/{group['task']}"}
+        if testable:
+            rows = pd.concat([dense[dense["task"] == group["task"]], curve], ignore_index=True)
+            rows = rows[[(group["task"], v) in passing for v in rows[spec.level]]]
+            found.update(c1_intervals(rows, spec))
+        else:
+            found.update(untestable(statistic, curve, spec))
+        out.append({**group, **found})
     table = pd.DataFrame(out)
     return table.merge(violations, on=GROUP, how="left").assign(setting=setting)
+
+
+def gate_reason(spec, gates: pd.DataFrame, statistic: str, needed: int) -> tuple[bool, str]:
+    """Whether a comparison has the testable levels its statistic needs (`gates`: its task's, or its tasks'),
+    and why: how many levels pass, and each left out with the dense model's accuracy and interval beside
+    the floor."""
+    passed, left = gates[gates["testable"]], gates[~gates["testable"]]
+    testable = len(passed) >= needed
+    out = [f"{spec.level} {level_label(_plain(r[spec.level]))}"
+           + (f" of {r['task'].split('/')[-1]}" if spec.across_tasks else "")
+           + f" (dense {r['dense']:.3f} [{r['low']:.3f}, {r['high']:.3f}], floor {r['floor']:.3f})"
+           for _, r in left.iterrows()]
+    head = f"{len(passed)} of {len(gates)} levels pass the gate"
+    if testable:
+        return True, head + (f"; left out: {'; '.join(out)}" if out else "")
+    return False, f"{head}, {statistic} needs {needed}; below floor + {GATE_MARGIN:g}: {'; '.join(out)}"
+
+
+def untestable(statistic: str, rows: pd.DataFrame, spec) -> dict:
+    """The entries of a comparison that is not testable: no statistic, the verdict `not testable`."""
+    return {"statistic": statistic, "estimate": np.nan, "low": np.nan, "high": np.nan, "se": np.nan, "df": np.nan,
+            "verdict": pooling.NOT_TESTABLE, "interval": "none (not testable)", "levels": rows[spec.level].nunique(),
+            "seeds": rows["seed"].nunique(), "verdict_gap": pooling.NOT_TESTABLE,
+            **{f"{name}{end}": np.nan for name in ("rho", "gap", "trend") for end in ("", "_low", "_high")}}
 
 
 def c1_intervals(rows: pd.DataFrame, spec) -> dict:
@@ -111,14 +176,16 @@ def c1_intervals(rows: pd.DataFrame, spec) -> dict:
                                                chance="chance" if corrected else None)
         found = intervals.intervals(grid, partial(intervals.c1_statistics, chance_corrected=corrected), method=method)
     except ValueError as err:  # a grid that is not whole (a level or seed missing): no interval
-        return {"statistic": "", "estimate": np.nan, "low": np.nan, "high": np.nan, "verdict": "inconclusive",
+        return {"statistic": "", "estimate": np.nan, "low": np.nan, "high": np.nan, "se": np.nan, "df": np.nan,
+                "verdict": "inconclusive",
                 "interval": f"none ({err})", "levels": rows[spec.level].nunique(), "seeds": rows["seed"].nunique(),
                 **{f"{name}{end}": np.nan for name in ("rho", "gap", "trend") for end in ("", "_low", "_high")},
                 "verdict_gap": "inconclusive"}
     levels = rows[spec.level].nunique()
     primary = "trend" if levels >= stats.MIN_LEVELS else "gap"
     out = {"statistic": primary, "estimate": found[primary].estimate, "low": found[primary].low,
-           "high": found[primary].high, "verdict": intervals.verdict(found[primary]),
+           "high": found[primary].high, "se": found[primary].se, "df": found[primary].df,
+           "verdict": intervals.verdict(found[primary]),
            "interval": method if method != "seed_t" else "seed_t (no per-question outcomes)",
            "levels": levels, "seeds": rows["seed"].nunique()}
     for name in ("rho", "gap", "trend"):
@@ -156,23 +223,54 @@ def free_sparsity(grid: intervals.OutcomeGrid, method: str) -> dict:
             "free_violations": int(sum(b > a for a, b in zip(values, values[1:])))}
 
 
+C1_STATISTIC = ("pooled trend: the Theil-Sen slope of the level slopes against the difficulty rank (the gap for two "
+                "levels), per comparison, pooled over the testable comparisons")
+
+
 def c1_monotonic(results: dict[str, pd.DataFrame], correct_chance: bool = False) -> claims.ClaimResult:
-    """C1 over the settings: per-comparison rows, a verdict per setting and overall."""
+    """C1 over the settings by the pooled rule (`POOLED_RULE`): per-comparison rows, a pooled verdict per
+    setting and over all the settings' comparisons at once."""
     table = pd.concat([c1_comparisons(s, r, correct_chance=correct_chance) for s, r in results.items()],
                       ignore_index=True)
-    per_setting = {s: claims.combine(g["verdict"]) for s, g in table.groupby("setting")}
-    verdict = claims.combine(per_setting.values())
-    counts = table["verdict"].value_counts().to_dict()
-    sentence = (f"Over {len(table)} comparisons in {len(per_setting)} settings, the drop steepens with the paper's "
-                f"difficulty order in {counts.get('holds', 0)}, flattens in {counts.get('fails', 0)} and shows no "
-                f"clear trend in {counts.get('inconclusive', 0)}; by setting: "
-                + ", ".join(f"{s} {v}" for s, v in per_setting.items()) + f". Verdict on C1: {verdict}.")
+    per_setting = {s: pooling.judge(g, ["study"], NAME) for s, g in table.groupby("setting")}
+    judged = pooling.judge(table, ["study"], NAME)
+    sentence = (f"{pooled_sentence(judged, 'C1', 'the trend')} By setting: "
+                + "; ".join(f"{s} {j.verdict} ({interval_text(j.pooled)})" for s, j in per_setting.items())
+                + f". Verdict on C1: {judged.verdict}.")
     return claims.ClaimResult.from_parts("C1", {
-        "verdict": verdict, "table": table, "rule": C1_RULE, "sentence": sentence, "comparisons": len(table),
-        "failures": failures(table, results),
-        "settings": ", ".join(per_setting), **{f"{s}_verdict": v for s, v in per_setting.items()}},
-        "per comparison: trend (Theil-Sen slope of the level slopes against difficulty rank), or the gap for two levels",
-        resamples="comparisons")
+        "verdict": judged.verdict, "table": table, "rule": C1_RULE, "sentence": sentence, "comparisons": len(table),
+        "failures": failures(judged), "not_testable": not_testable(table),
+        "settings": ", ".join(per_setting), **{f"{s}_verdict": j.verdict for s, j in per_setting.items()},
+        "by_setting": setting_table(per_setting)}, C1_STATISTIC, resamples="comparisons", judged=judged)
+
+
+def interval_text(pooled: pooling.Pooled) -> str:
+    """"+0.012 [+0.004, +0.020]", or why there is none."""
+    if not np.isfinite(pooled.estimate):
+        return "no testable comparison"
+    if not np.isfinite(pooled.low):
+        return f"{pooled.estimate:+.4f}, no interval"
+    return f"{pooled.estimate:+.4f} [{pooled.low:+.4f}, {pooled.high:+.4f}]"
+
+
+def pooled_sentence(judged: pooling.Judged, claim: str, statistic: str) -> str:
+    """The pooled estimate, its heterogeneity and the counts in words."""
+    c, p = judged.counts, judged.pooled
+    heterogeneity = (f"; between-study variance tau^2 {p.tau2:.2g}, I^2 {p.i2:.0%}" if p.studies > 1 else "")
+    return (f"Pooled over {p.comparisons} testable comparisons in {p.studies} stud{'ies' if p.studies != 1 else 'y'} "
+            f"(the comparisons of one task and setting count as one), {statistic} is {interval_text(p)} (95% "
+            f"interval{heterogeneity}). Of {sum(c.values())} comparisons {c['holds']} hold, {c['fails']} fail, "
+            f"{c['inconclusive']} are inconclusive and {c['not_testable']} are not testable; "
+            + (f"failing after Holm's adjustment: {'; '.join(judged.failing)}." if judged.failing else
+               "none fails after Holm's adjustment."))
+
+
+def setting_table(per_setting: dict[str, pooling.Judged]) -> pd.DataFrame:
+    """One row per setting (or group): its pooled verdict, estimate, interval, heterogeneity and counts."""
+    return pd.DataFrame([{"setting": s, "verdict": j.verdict, "estimate": j.pooled.estimate, "low": j.pooled.low,
+                          "high": j.pooled.high, "studies": j.pooled.studies, "tau2": j.pooled.tau2,
+                          "i2": j.pooled.i2, **j.counts, "failing (Holm)": "; ".join(j.failing)}
+                         for s, j in per_setting.items()])
 
 
 def compression_c1(rows: pd.DataFrame, correct_chance: bool = False) -> pd.DataFrame:
@@ -184,33 +282,31 @@ def compression_c1(rows: pd.DataFrame, correct_chance: bool = False) -> pd.DataF
                      ignore_index=True)
 
 
-def failures(table: pd.DataFrame, results: dict[str, pd.DataFrame]) -> str:
-    """A sentence on each failing C1 comparison: how well the dense model does at its hardest and easiest
-    level, against chance (a drop cannot steepen where the dense model has nothing above chance to lose)."""
-    notes = []
-    for _, row in table[table["verdict"] == "fails"].iterrows():
-        spec, rows = SETTINGS[row["setting"]], results[row["setting"]]
-        if spec.across_tasks:
-            notes.append(f"{row['setting']}: the slopes fall as the tasks' human-model gap grows")
-            continue
-        dense = rows[(rows["transfer"] == "dense") & (rows["task"] == row["task"])]
-        by_level = dense.groupby(spec.level)["accuracy"].mean()
-        hardest, easiest = max(by_level.index, key=spec.order), min(by_level.index, key=spec.order)
-        chance = f" (chance {spec.chance(dense).mean():.2f})" if spec.chance is not None else ""
-        notes.append(f"{row['setting']}, {row['task'].split('/')[-1]} ({row['family']}, {row['method']}): the dense "
-                     f"model scores {by_level[hardest]:.2f} at the hardest level ({spec.level} "
-                     f"{_plain(hardest)}) and {by_level[easiest]:.2f} at the easiest{chance}")
-    return ("Where a comparison fails: " + "; ".join(notes) + ".") if notes else "No comparison fails."
+def failures(judged: pooling.Judged) -> str:
+    """The comparisons that fail after Holm's adjustment, in a sentence."""
+    if not judged.failing:
+        return "No comparison fails after Holm's adjustment."
+    return f"Failing after Holm's adjustment: {'; '.join(judged.failing)}."
+
+
+def not_testable(table: pd.DataFrame) -> str:
+    """The comparisons that are not testable, grouped by setting and task, with the gate's reason."""
+    left = table[table["verdict"] == pooling.NOT_TESTABLE]
+    if left.empty:
+        return "Every comparison is testable."
+    notes = [f"{setting}, {str(task).split('/')[-1]} ({len(g)} comparison{'s' if len(g) > 1 else ''}): "
+             f"{g['testable_reason'].iloc[0]}" for (setting, task), g in
+             left.assign(task=left.get("task", pd.Series("tasks", index=left.index)).fillna("tasks"))
+             .groupby(["setting", "task"], sort=False)]
+    return "Not testable: " + "; ".join(notes) + "."
 
 
 def chance_corrected(setting: str, rows: pd.DataFrame) -> pd.DataFrame:
-    """The rows with chance subtracted from `accuracy`, so that normalising against the dense row of
-    the same level gives (acc - chance) / (dense - chance); rows of a setting without a chance level
-    are returned as they are."""
-    spec = SETTINGS[setting]
-    if spec.chance is None or rows is None or rows.empty:
+    """The rows with the floor (`floor.row_floors`: chance or the majority-class rate) subtracted from
+    `accuracy`, so that normalising against the dense row of the same level gives (acc - floor) / (dense - floor)."""
+    if rows is None or rows.empty:
         return rows
-    return rows.assign(accuracy=rows["accuracy"] - spec.chance(rows).fillna(0.0))
+    return rows.assign(accuracy=rows["accuracy"] - row_floors(setting, rows)["floor"])
 
 
 def chapter_rows(params: str = "quick", store: str | None = None, compute: bool = True) -> dict:
@@ -236,45 +332,138 @@ def all_claims(params: str = "quick", store: str | None = None, compute: bool = 
     # C1 corrects inside its statistics (its intervals read per-question outcomes, not `accuracy`)
     settings = {s: r for s in C1_SETTINGS if (r := found_rows[s]) is not None}
     c1 = c1_monotonic(settings, correct_chance) if settings else not_run("C1", "settings'")
-    gem = rows("true_gem")
-    if gem is None:
-        c2 = not_run("C2", "true_gem")
-    else:
-        c2_within = claims.c2_irreversibility(gem.within, "fraction", SETTINGS["setting1"].order)
-        c2_across = claims.c2_irreversibility(gem.across, "gap", SETTINGS["setting5"].order, across_tasks=True)
-        c2 = claims.ClaimResult(
-            "C2", claims.combine([c2_within.verdict, c2_across.verdict]), c2_within.rule,
-            f"Within a task: {c2_within.sentence} Across tasks: {c2_across.sentence}", c2_within.statistic,
-            c2_within.estimate, c2_within.low, c2_within.high, c2_within.resamples,
-            {"within": c2_within.verdict, "across": c2_across.verdict},
-            {"within": c2_within.tables["table"], "across": c2_across.tables["table"]})
+    gem = found_rows["true_gem"]
+    c2 = not_run("C2", "true_gem") if gem is None else c2_gated(gem, correct_chance)
     compressed = rows("compression")
-    analysis = None
-    if compressed is not None:
-        analysis = compression.analyse(compressed, sorted(compressed["knob"].unique()))
-    c3 = not_run("C3", "compression") if analysis is None else \
-        claims.c3_quantization(analysis["within"])
-    # C4 pools the C1 comparisons of every setting with those of the compression grid's pruning rows.
+    c3 = not_run("C3", "compression") if compressed is None else \
+        claims.c3_quantization(compression.within(compression_testable(found_rows["compression"], compressed),
+                                                  sorted(compressed["knob"].unique())))
+    # C4: the C1 comparisons of every setting and of the compression grid's pruning rows, each once
     pruning = compression_c1(found_rows["compression"], correct_chance) if compressed is not None else None
     pooled = [t for t in (c1.tables.get("table"), pruning) if t is not None]
     c4 = claims.c4_patterns(pd.concat(pooled, ignore_index=True)) if pooled else not_run("C4", "settings' or compression")
-    barriers = rows("lmc")
-    c5 = not_run("C5", "lmc") if barriers is None else claims.c5_basin(barriers, "fraction", SETTINGS["lmc"].order)
+    barriers = found_rows["lmc"]
+    c5 = not_run("C5", "lmc") if barriers is None else c5_judged(barriers)
     return {"c1": c1, "c2": c2, "c3": c3, "c4": c4, "c5": c5}
 
 
+def compression_testable(rows: pd.DataFrame, values: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The compression grid's rows (`values`: the same rows, e.g. floor-corrected) at the levels whose dense
+    model passes the gate, each knob's levels gated as the setting it comes from gates them."""
+    values = rows if values is None else values
+    keep = pd.Series(False, index=rows.index)
+    for knob, part in rows.groupby("knob"):
+        keep[part.index] = testable_mask(KNOBS[knob].SETTING.name, part)
+    return values[keep]
+
+
+def testable_mask(setting: str, rows: pd.DataFrame) -> pd.Series:
+    """Whether each row's task and level pass the learnability gate (`floor.level_gates`)."""
+    level = SETTINGS[setting].level
+    gates = level_gates(setting, rows)
+    passing = set(zip(gates.loc[gates["testable"], "task"], gates.loc[gates["testable"], level]))
+    return pd.Series([(t, v) in passing for t, v in zip(rows["task"], rows[level])], index=rows.index)
+
+
+def c2_gated(gem, correct_chance: bool = False) -> claims.ClaimResult:
+    """C2 on the true gem's rows at the testable levels only (within a task, Setting 1's gate; across tasks,
+    Setting 5's): each part judged as `claims.c2_irreversibility` judges it, C2 combining them."""
+    parts = {}
+    for part, setting, level, across in (("within", "setting1", "fraction", False), ("across", "setting5", "gap", True)):
+        found = getattr(gem, part)
+        if found is None or found.empty:
+            continue
+        kept = found[testable_mask(setting, found)]
+        kept = chance_corrected(setting, kept) if correct_chance else kept
+        parts[part] = claims.c2_irreversibility(kept, level, SETTINGS[setting].order, across_tasks=across)
+    verdicts = {name: r.verdict for name, r in parts.items()}
+    head = parts.get("within") or next(iter(parts.values()))
+    units = pd.DataFrame([{"part": name, "comparison": comparison, "estimate": r[f"{short}_mean"],
+                           "low": r[f"{short}_low"], "high": r[f"{short}_high"], "verdict": r[f"{short}_verdict"],
+                           "testable": True, "testable_reason": "levels that fail the gate are left out"}
+                          for name, r in parts.items() for short, comparison in
+                          (("advantage", "keep > remove at the hardest level"), ("harder", "hardest minus easiest"))
+                          if f"{short}_mean" in r])
+    return claims.ClaimResult(
+        "C2", claims.combine(verdicts.values()), head.rule + " " + GATE_RULE,
+        " ".join(f"{'Within a task' if n == 'within' else 'Across tasks'}: {r.sentence}" for n, r in parts.items()),
+        head.statistic, head.estimate, head.low, head.high, head.resamples, verdicts,
+        {name: r.tables["table"] for name, r in parts.items()},
+        {"estimate": head.estimate, "low": head.low, "high": head.high,
+         "method": "the hardest testable level's paired t interval (one comparison per part, nothing pooled)"},
+        pooling.counts(units["verdict"]) if len(units) else pooling.counts([]), units)
+
+
+C5_CONTRASTS = ("C5 compares models that learned: the loss barrier is read only where the dense model passes the "
+                "learnability gate. The primary contrast is the paper's (QQP against STS-B, QNLI against RTE): an "
+                "easy task against a hard one at the full data fraction, among the tasks learned there, ordered by "
+                "the human-model gap of that dense model (BIG-bench's average raters); the secondary is the data "
+                "fraction within each task learned at both fractions. The verdict is the primary contrast's where it "
+                "is testable, else the secondary's, else not testable.")
+
+
+def c5_judged(rows: pd.DataFrame, rater: str = "average") -> claims.ClaimResult:
+    """C5 on learned models only (`C5_CONTRASTS`): the loss-basin rows' dense ends gated per task and
+    fraction, the primary contrast across tasks and the secondary within them, each by `claims.c5_basin`."""
+    spec = SETTINGS["lmc"]
+    dense = rows.drop_duplicates(["task", spec.level, "seed"])
+    dense = dense.assign(transfer="dense", accuracy=dense["dense_accuracy"], outcomes=None)
+    gates = level_gates("lmc", dense)
+    easiest = spec.order.easiest_first(rows[spec.level].unique())[0]
+    at_full = gates[gates[spec.level] == easiest]
+    learned = [t for t in at_full.loc[at_full["testable"], "task"] if rater in human_scores(t)]
+    contrasts, units = {}, []
+    if len(learned) >= 2:
+        score = at_full.set_index("task")["dense"]
+        gap = {t: round(human_model_gap(human_scores(t)[rater], 100 * score[t]), 2) for t in learned}
+        frame = rows[(rows[spec.level] == easiest) & rows["task"].isin(learned)].assign(gap=lambda f: f["task"].map(gap))
+        contrasts["primary"] = claims.c5_basin(frame, "gap", float, across_tasks=True)
+    reason_primary = (f"{len(learned)} task(s) learned at {spec.level} {level_label(easiest)}; "
+                      + "; ".join(f"{r['task'].split('/')[-1]}: {r['reason']}" for _, r in at_full.iterrows()))
+    both = [t for t, g in gates.groupby("task") if g["testable"].all()]
+    if both:
+        contrasts["secondary"] = claims.c5_basin(rows[rows["task"].isin(both)], spec.level, spec.order)
+    reason_secondary = "; ".join(f"{r['task'].split('/')[-1]} at {spec.level} {level_label(r[spec.level])}: "
+                                 f"{r['reason']}" for _, r in gates.iterrows())
+    for name, reason in (("primary", reason_primary), ("secondary", reason_secondary)):
+        found = contrasts.get(name)
+        units.append({"contrast": name, "easy": found["easy"] if found else None,
+                      "hard": found["hard"] if found else None,
+                      "estimate": found["diff_mean"] if found else np.nan, "low": found["diff_low"] if found else np.nan,
+                      "high": found["diff_high"] if found else np.nan,
+                      "verdict": found.verdict if found else pooling.NOT_TESTABLE, "testable": found is not None,
+                      "testable_reason": reason})
+    units = pd.DataFrame(units)
+    decided = next((n for n in ("primary", "secondary") if n in contrasts), None)
+    rule = claims.C5_RULE.format(conf=0.95, ci="t", tol=claims.EASY_TOLERANCE) + " " + C5_CONTRASTS + " " + GATE_RULE
+    if decided is None:
+        return claims.ClaimResult("C5", pooling.NOT_TESTABLE, rule,
+                                  "C5 is not testable: no task's dense model passes the gate at both ends of a contrast ("
+                                  + reason_secondary + ").", claims.C5_STATISTIC, tables={"gates": gates},
+                                  pooled={"estimate": None, "low": None, "high": None, "method": "none"},
+                                  counts=pooling.counts(units["verdict"]), units=units)
+    result = contrasts[decided]
+    sentence = (f"The {decided} contrast ({'an easy task against a hard one, both learned' if decided == 'primary' else 'all the data against 10% within the tasks learned at both'}): "
+                f"{result.sentence}" + ("" if decided == "primary" else f" The primary contrast is not testable: {reason_primary}."))
+    return claims.ClaimResult(
+        "C5", result.verdict, rule, sentence, result.statistic, result.estimate, result.low, result.high,
+        result.resamples, {**result.numbers, "contrast": decided},
+        {**result.tables, "gates": gates, "contrasts": units},
+        {"estimate": result.estimate, "low": result.low, "high": result.high,
+         "method": f"the {decided} contrast's paired t interval over seeds and sparsities"},
+        pooling.counts(units["verdict"]), units)
+
+
 def measured_order(setting: str, rows: pd.DataFrame) -> list:
-    """The levels ordered by how hard the dense model finds them, easiest first: 1 - its chance-corrected
-    accuracy (plain accuracy where the setting has no chance level) averaged over tasks and seeds;
-    Setting 5's levels are its tasks' human-model gaps."""
+    """The levels ordered by how hard the dense model finds them, easiest first: 1 - its floor-corrected
+    accuracy, (acc - floor) / (1 - floor), averaged over tasks and seeds; Setting 5's levels are its tasks'
+    human-model gaps."""
     spec = SETTINGS[setting]
     dense = rows[rows["transfer"] == "dense"]
     if spec.across_tasks:
         return [float(g) for g in sorted(dense["gap"].unique())]
-    score = dense["accuracy"]
-    if spec.chance is not None:
-        chance = spec.chance(dense).fillna(0.0)
-        score = (score - chance) / (1.0 - chance)
+    floor = row_floors(setting, dense)["floor"]
+    score = (dense["accuracy"] - floor) / (1.0 - floor)
     hardness = (1.0 - score).groupby(dense[spec.level]).mean()
     return [_plain(v) for v in hardness.sort_values(kind="stable").index]
 
@@ -292,12 +481,12 @@ def under_measured_order(rows_by_chapter: dict, c1: claims.ClaimResult) -> pd.Da
     table = c1.tables.get("table")
     out = []
     for setting, found in orders(rows_by_chapter).items():
-        declared = claims.combine(table.loc[table["setting"] == setting, "verdict"])
+        declared = pooling.judge(table[table["setting"] == setting], ["study"], NAME).verdict
         measured = declared
         if not found["agree"]:
             again = c1_comparisons(setting, rows_by_chapter[setting],
                                    order=measured_difficulty(setting, rows_by_chapter[setting]))
-            measured = claims.combine(again["verdict"])
+            measured = pooling.judge(again, ["study"], NAME).verdict
         out.append({"setting": setting, "orders agree": "yes" if found["agree"] else "no",
                     "verdict (the paper's order)": declared, "verdict (the dense model's order)": measured,
                     "changes": "no" if declared == measured else "yes"})
@@ -324,13 +513,30 @@ def orders(rows_by_chapter: dict) -> dict[str, dict]:
     return out
 
 
+UNIT_COLUMNS = ["setting", "knob", "task", "family", "method", "transfer", "part", "comparison", "contrast", "easy",
+                "hard", "statistic", "estimate", "low", "high", "verdict", "testable", "testable_reason"]
+
+
 def claim_json(result: claims.ClaimResult) -> dict:
-    """One claim as `python -m jdlib.claims --json` prints it."""
+    """One claim as `python -m jdlib.claims --json` prints it: the verdict, the pooled estimate it reads,
+    the counts, and each comparison with whether it is testable and why."""
     def num(v):
         return None if v is None or (isinstance(v, float) and np.isnan(v)) else float(v)
 
+    def plain(v):
+        v = _plain(v)
+        return None if isinstance(v, float) and np.isnan(v) else v
+
+    units = result.units
+    comparisons = [] if units is None else [
+        {k: plain(v) for k, v in row.items()} for row in
+        units.reindex(columns=[c for c in UNIT_COLUMNS if c in units]).to_dict(orient="records")]
+    for entry in comparisons:
+        entry["testable"] = bool(entry.get("testable"))
+        entry["reason"] = entry.pop("testable_reason", None)
     return {"verdict": result.verdict, "statistic": result.statistic, "estimate": num(result.estimate),
-            "low": num(result.low), "high": num(result.high), "rule": result.rule, "resamples": result.resamples}
+            "low": num(result.low), "high": num(result.high), "pooled": result.pooled, "counts": result.counts,
+            "rule": result.rule, "resamples": result.resamples, "comparisons": comparisons}
 
 
 def report(params: str = "quick", store: str | None = None) -> dict:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import difflib
+from functools import lru_cache
 
 import pandas as pd
 
@@ -21,8 +22,29 @@ def load_task(name: str, seed: int = 0) -> Task:
 
 def chance_by_task(tasks: pd.Series) -> pd.Series:
     """Each row's accuracy by chance (`Task.chance`) from the task it names."""
-    per_task = {name: load_task(name).chance for name in tasks.unique()}
-    return tasks.map(per_task).astype(float)
+    return tasks.map({name: _chance(name) for name in tasks.unique()}).astype(float)
+
+
+@lru_cache(maxsize=256)
+def _chance(task: str) -> float | None:
+    return load_task(task).chance
+
+
+def majority_by_task(tasks: pd.Series, max_train: pd.Series | None = None,
+                     max_eval: pd.Series | None = None) -> pd.Series:
+    """Each row's majority-class rate (`Task.majority_rate`, NaN where there is none) on the validation
+    split its cell evaluated: the task capped as the fine-tuning runner caps it (`max_train`, `max_eval`
+    per row, None or NaN: uncapped)."""
+    def cap(values):
+        return [None] * len(tasks) if values is None else [None if pd.isna(v) else int(v) for v in values]
+
+    keys = list(zip(tasks, cap(max_train), cap(max_eval)))
+    return pd.Series([_majority(*key) for key in keys], index=tasks.index, dtype=float)
+
+
+@lru_cache(maxsize=256)
+def _majority(task: str, max_train: int | None, max_eval: int | None) -> float | None:
+    return load_task(task).cap(max_train, max_eval).majority_rate
 
 
 def human_scores(name: str) -> dict[str, float]:

@@ -1,9 +1,21 @@
 """The common view of a downstream task, whatever its source."""
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import datasets
+import numpy as np
+
+
+def majority_rate(labels: Iterable) -> float:
+    """The share of the most frequent gold label: the accuracy of a model that always answers it."""
+    values = list(labels)
+    if not values:
+        raise ValueError("labels: none given")
+    _, counts = np.unique(np.asarray(values, dtype=str), return_counts=True)
+    return float(counts.max() / len(values))
+
 
 @dataclass
 class Task:
@@ -35,6 +47,12 @@ class Task:
         if self.kind == "multiple_choice":
             return float(sum(1.0 / len(o) for o in self.validation["options"]) / len(self.validation))
         return None
+
+    @property
+    def majority_rate(self) -> float | None:
+        """The validation split's majority-class rate (a classifier that learned nothing can always answer
+        the most frequent label); None where the answer is not a label of one shared set."""
+        return majority_rate(self.validation["label"]) if self.kind == "classification" else None
 
     def cap(self, max_train: int | None = None, max_eval: int | None = None, seed: int = 0) -> "Task":
         """The same task with at most `max_train` / `max_eval` examples (a seeded random pool)."""
