@@ -4,6 +4,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure, SubFigure
 from matplotlib.lines import Line2D
 
 from .settings.compression import RATIO
@@ -177,7 +178,7 @@ def barriers(frame: pd.DataFrame, level: str, difficulty, level_label: str | Non
     return fig
 
 
-VERDICT_COLOURS = {"holds": "tab:green", "fails": "tab:red", "inconclusive": "tab:grey"}
+VERDICT_COLOURS = {"holds": "tab:green", "fails": "tab:red", "inconclusive": "tab:grey", "not testable": "tab:olive"}
 
 
 def comparisons(table: pd.DataFrame, x_label: str = "estimate (95% CI)") -> plt.Figure:
@@ -195,9 +196,11 @@ def comparisons(table: pd.DataFrame, x_label: str = "estimate (95% CI)") -> plt.
     ax.invert_yaxis()
     ax.axvline(0, color="black", lw=0.8, ls="--")
     ax.set_xlabel(x_label)
-    for verdict, colour in VERDICT_COLOURS.items():
-        ax.plot([], [], color=colour, lw=2, label=verdict)
-    ax.legend(fontsize=7, loc="lower right")
+    present = [v for v in VERDICT_COLOURS if v in set(rows["verdict"])]
+    for verdict in present:
+        ax.plot([], [], color=VERDICT_COLOURS[verdict], lw=2, label=verdict)
+    # above the axes, where it covers no interval
+    ax.legend(fontsize=7, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=max(len(present), 1), frameon=False)
     ax.grid(alpha=0.3, axis="x")
     fig.tight_layout()
     return fig
@@ -206,15 +209,19 @@ def comparisons(table: pd.DataFrame, x_label: str = "estimate (95% CI)") -> plt.
 METHOD_STYLES = {"magnitude": "o-", "sparsegpt": "s--", "wanda": "^:", "rtn": "o-", "gptq": "s--", "svd": "o-"}
 
 
-def compression(norm: pd.DataFrame, level: str, difficulty, level_label: str | None = None) -> plt.Figure:
+def compression(norm: pd.DataFrame, level: str, difficulty, level_label: str | None = None,
+                fig: Figure | SubFigure | None = None) -> Figure | SubFigure:
     """A panel per task (rows) and compressor family (columns; a line style per method), a line
     per difficulty level (light: easy, dark: hard), normalised performance against the
     compression ratio (log scale); the band spans the seeds. One legend below the panels keys
-    the colours (levels) and the line styles (methods)."""
+    the colours (levels) and the line styles (methods). Drawn into `fig` where given (a part of a
+    larger figure, as in `compression_knobs`)."""
     tasks = list(dict.fromkeys(norm["task"]))
     fams = [f for f in ("pruning", "pruning N:M", "quantization", "low rank") if f in set(norm["compressor"])]
-    fig, axes = subplots(len(tasks), len(fams), figsize=(3.6 * len(fams), 3.2 * len(tasks)), squeeze=False,
-                         sharey=True)
+    if fig is None:
+        fig = plt.figure(figsize=(3.6 * len(fams), 3.2 * len(tasks) + 0.6), layout="constrained")
+        plt.close(fig)
+    axes = fig.subplots(len(tasks), len(fams), squeeze=False, sharey=True)
     levels = sorted(norm[level].unique(), key=difficulty)
     colours = plt.cm.viridis_r(np.linspace(0.15, 0.95, max(len(levels), 2)))
     for r, task in enumerate(tasks):
@@ -242,7 +249,19 @@ def compression(norm: pd.DataFrame, level: str, difficulty, level_label: str | N
                for colour, value in zip(colours, levels)]
     handles += [Line2D([], [], color="black", ls=METHOD_STYLES[m][1:], marker=METHOD_STYLES[m][0], ms=4, label=m)
                 for m in present]
-    fig.tight_layout()
-    fig.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=min(len(handles), 8),
-               fontsize=8, frameon=False)
+    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 8), fontsize=8, frameon=False)
+    return fig
+
+
+def compression_knobs(knobs: dict[str, tuple[pd.DataFrame, object]]) -> Figure:
+    """`compression`'s figure for several knobs in one, a part per knob (its title the knob), from
+    {knob: (normalised rows of that knob, its difficulty order)}."""
+    shapes = [(len(set(norm["task"])), len(set(norm["compressor"]))) for norm, _ in knobs.values()]
+    heights = [3.2 * tasks + 1.0 for tasks, _ in shapes]
+    fig = plt.figure(figsize=(3.6 * max(f for _, f in shapes), sum(heights)), layout="constrained")
+    plt.close(fig)
+    parts = fig.subfigures(len(knobs), 1, height_ratios=heights, squeeze=False)[:, 0]
+    for part, (knob, (norm, difficulty)) in zip(parts, knobs.items()):
+        part.suptitle(f"The {knob} knob", fontsize=11)
+        compression(norm, knob, difficulty, fig=part)
     return fig

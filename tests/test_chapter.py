@@ -1,35 +1,68 @@
-"""A chapter's full-scale section: the grid of other params read from their store, computing nothing."""
+"""A chapter's full-scale section: the grid of other params read from their store, computing nothing,
+with its figure, its verdict sentence and its tables."""
 from pathlib import Path
 
+import pytest
 import yaml
 
 import jdlib
 from jdlib.analysis.chapter import committed
+from jdlib.analysis.sentences import FULL_SCALE
+from jdlib.book import notebooks
+from jdlib.settings import SETTINGS
+
+ROOT = Path(__file__).resolve().parents[1]
+CHAPTERS = [name for name in notebooks() if name in SETTINGS]  # every chapter with a full grid of its own
 
 
-def params_file(tmp_path: Path) -> str:
-    values = yaml.safe_load(Path("params/ci/setting4.yaml").read_text())
-    path = tmp_path / "setting4.yaml"
-    path.write_text(yaml.safe_dump({**values, "store": str(tmp_path / "full.sqlite")}))
+def params_file(tmp_path: Path, setting: str, store: Path) -> str:
+    values = yaml.safe_load((ROOT / "params" / "ci" / f"{setting}.yaml").read_text())
+    path = tmp_path / f"{setting}.yaml"
+    path.write_text(yaml.safe_dump({**values, "store": str(store)}))
     return str(path)
 
 
+def assert_shows_a_full_scale_result(found, claim: str) -> None:
+    assert found.rows is not None, found.status
+    assert found.figure() is not None and found.figure().axes
+    assert found.verdict.startswith(f"{FULL_SCALE} ({claim}") and "nan" not in found.verdict.lower()
+    assert found.table() is not None and len(found.detail())
+    assert found.verdict in found.summary().data
+
+
 def test_a_grid_not_whole_in_the_store_is_shown_as_not_there_and_nothing_is_computed(tmp_path):
-    params = params_file(tmp_path)
+    params = params_file(tmp_path, "setting4", tmp_path / "full.sqlite")
     found = committed("setting4", params)
-    assert found.rows is None and found.figure() is None and found.verdict_table() is None
-    assert "0 of its" in found.status and "not whole" in found.status
+    assert found.rows is None and found.figure() is None and found.table() is None and found.detail() is None
+    assert found.verdict == "" and "0 of its" in found.status and "not whole" in found.status
     assert not (tmp_path / "full.sqlite").exists()
 
 
-def test_a_whole_grid_is_read_back_with_its_provenance_and_verdicts(tmp_path):
-    params = params_file(tmp_path)
+def test_a_whole_grid_is_read_back_with_its_provenance_figure_and_verdict(tmp_path):
+    params = params_file(tmp_path, "setting4", tmp_path / "full.sqlite")
     computed = jdlib.sweep(jdlib.load_config("setting4", params), progress=False)
     found = committed("setting4", params)
     assert len(found.rows) == len(computed) and f"{len(computed)} cells" in found.status
     assert "task/pattern combination" in found.status  # the C1 sentence of the chapter's analysis
-    assert found.figure() is not None and "verdict" in found.verdict_table()
+    assert_shows_a_full_scale_result(found, "C1 in Setting 4")
+    assert "verdict" in found.detail()
     assert "itself" in committed("setting4", params, built=params).status
+
+
+@pytest.mark.parametrize("chapter,claim", [("true_gem", "C2"), ("lmc", "C5"), ("compression", "C3")])
+def test_the_ablation_chapters_show_their_claims_full_scale_figure_and_verdict(book, tmp_path, chapter, claim):
+    """The chapters that are not C1 settings, on the grids the notebook test ran (params/ci, its store)."""
+    found = committed(chapter, params_file(tmp_path, chapter, book / "ci.sqlite"))
+    assert_shows_a_full_scale_result(found, claim)
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_every_chapter_shows_its_full_grid_figure_and_verdict_from_the_committed_store(chapter):
+    """What the book's "At full scale" sections show, from results/full.sqlite: fails while a chapter's
+    full grid is not whole there (its status says how much of it is)."""
+    found = committed(chapter)
+    assert found.rows is not None, found.status
+    assert found.figure() is not None and found.verdict.startswith(FULL_SCALE) and found.table() is not None
 
 
 def test_the_claims_report_gives_every_claim_and_the_orders_computing_nothing(tmp_path):

@@ -3,19 +3,22 @@ table, claim C1 by the paper's statistic, the declared and measured difficulty o
 chance-corrected check; then its figure and glue values for the book."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from pandas.io.formats.style import Styler
 
 from .. import plots
 from ..grid import NotInStore, stored_only
 from ..settings import SETTINGS, Setting, load
+from ..settings.compression import KNOBS
 from ..sweep import sweep
-from . import claims, compression, stats
-from .sentences import gap_findings, level_label, setting_findings
+from . import claims, compression, stats, tables
+from .sentences import basin_sentence, full_scale_verdict, gap_findings, level_label, setting_findings
 from .verdicts import c1_comparisons, measured_order
+from .verdicts import compression_c1 as c1_compression
 
 COLUMNS = ["task", "family", "method", "statistic", "estimate", "low", "high", "verdict", "rho", "rho_low", "rho_high",
            "gap", "gap_low", "gap_high", "violations", "adjacent", "free_sparsity", "free_violations", "interval"]
@@ -38,23 +41,36 @@ class SettingChapter:
     def name(self) -> str:
         return self.setting.name
 
-    def dense(self) -> pd.DataFrame:
-        """The dense model's accuracy per level (mean, spread, seeds), in the declared order."""
+    def dense(self) -> Styler:
+        """The dense model's accuracy per level (mean and spread over seeds), ranked in the paper's order
+        and as the dense model ranks the levels."""
         level = self.setting.level
         dense = self.results[self.results["transfer"] == "dense"]
-        table = dense.groupby(["task", level])["accuracy"].agg(["mean", "std", "count"]).round(3).reset_index()
+        table = dense.groupby(["task", level])["accuracy"].agg(["mean", "std", "count"]).reset_index()
+        table["accuracy (mean ± sd)"] = [f"{m:.3f} ± {s:.3f}" if s == s else f"{m:.3f}"
+                                         for m, s in zip(table["mean"], table["std"])]
         table["rank (paper)"] = table[level].map({v: i + 1 for i, v in enumerate(self.declared)})
         table["rank (measured)"] = table[level].map({v: i + 1 for i, v in enumerate(self.measured)})
-        return table.sort_values(["task", "rank (paper)"]).reset_index(drop=True)
+        table = table.sort_values(["task", "rank (paper)"]).rename(columns={"count": "seeds"})
+        return tables.page(table[["task", level, "accuracy (mean ± sd)", "seeds", "rank (paper)", "rank (measured)"]],
+                           f"Dense accuracy per {level}, ranked easiest (1) to hardest")
 
     def verdict_table(self) -> pd.DataFrame:
-        """C1 per comparison, with the chance-corrected verdict beside it."""
+        """C1 per comparison with every column behind it (the wide detail), the chance-corrected verdict beside."""
         table = self.comparisons.reindex(columns=[c for c in COLUMNS if c in self.comparisons]).copy()
         if self.corrected is not None:
             on = [c for c in ("task", "family", "method") if c in table]
             table = table.merge(self.corrected[on + ["verdict"]].rename(columns={"verdict": "chance-corrected"}),
                                 on=on, how="left")
         return table.round(3)
+
+    def verdicts(self) -> Styler:
+        """C1 per comparison as a page shows it: the statistic the verdict reads, with its interval."""
+        table = tables.with_interval(self.verdict_table())
+        keep = [c for c in ("task", "family", "method", "statistic", "estimate [95% CI]", "verdict", "chance-corrected")
+                if c in table]
+        return tables.page(table[keep], f"{self.setting.title}: C1 per comparison (the full table is below)",
+                           keep=("estimate [95% CI]", "verdict", "chance-corrected"))
 
     def figure(self) -> plt.Figure:
         label = {"fraction": "fraction", "gap": "gap"}.get(self.setting.level, self.setting.level)
@@ -69,8 +85,10 @@ class SettingChapter:
                      "trend": "the Theil-Sen slope of the level slopes against difficulty",
                      "gap": "the slope at the hardest level minus that at the easiest"}.get(
             self.comparisons["statistic"].mode().iloc[0] if len(self.comparisons) else "", "no statistic")
+        names = (dict(zip(self.norm[level], self.norm["task"].map(tables.short_task))) if self.setting.across_tasks
+                 else None)
         out = setting_findings(prefix, self.norm, self.table, trend, level, self.setting.order,
-                               statistic=f"C1 by {statistic}, 95% interval")
+                               statistic=f"C1 by {statistic}, 95% interval", names=names)
         if "gap" in self.comparisons:
             out.update(gap_findings(prefix, self.comparisons[["gap"]].assign(verdict=self.comparisons["verdict_gap"])))
         out[f"{prefix}_declared_order"] = " < ".join(level_label(v) for v in self.declared)
@@ -112,42 +130,64 @@ def analyse(setting: str, results: pd.DataFrame) -> SettingChapter:
 @dataclass
 class Committed:
     """A chapter's grid at other params (the full grids) read from its committed store, computing
-    nothing; `rows` is None, and `status` says why, where the grid is not whole there."""
+    nothing: its figure, its claim's verdict (`verdict`, a sentence that begins with
+    `sentences.FULL_SCALE`), a narrow table and the wide detail. `rows` is None, and `status` says
+    why, where the grid is not whole there."""
 
     setting: Setting
     params: str
     rows: pd.DataFrame | None
     status: str
+    verdict: str = ""
     chapter: SettingChapter | None = None  # the C1 settings' analysis of `rows`
+    claim_results: dict = field(default_factory=dict)  # the other chapters' claim results on `rows`, by name
 
     def summary(self):
         from IPython.display import Markdown
 
-        return Markdown(self.status)
+        return Markdown(f"{self.status} {self.verdict}".strip())
 
     def figure(self) -> plt.Figure | None:
         """The chapter's figure on these rows (closed: a notebook shows it once, as the cell's value)."""
-        figure = None
-        if self.chapter is not None:
-            figure = self.chapter.figure()
-        elif self.rows is not None and self.setting.name == "lmc":
-            figure = plots.barriers(self.rows, self.setting.level, self.setting.order, level_label="fraction")
-        if figure is not None:
-            plt.close(figure)
-        return figure
-
-    def verdict_table(self) -> pd.DataFrame | None:
-        """C1's table (a difficulty setting), C5's (the loss basin) or C3's statistic (the compression grid)."""
-        if self.chapter is not None:
-            return self.chapter.verdict_table()
         if self.rows is None:
             return None
-        if self.setting.name == "lmc":
-            return claims.c5_basin(self.rows, self.setting.level, self.setting.order)["table"].round(4)
+        name, spec = self.setting.name, self.setting
+        if self.chapter is not None:
+            figure = self.chapter.figure()
+        elif name == "lmc":
+            figure = plots.barriers(self.rows, spec.level, spec.order, level_label="fraction")
+        elif name == "compression":
+            figure = plots.compression_knobs({knob: (compression.normalised(self.rows, knob), KNOBS[knob].ORDER)
+                                              for knob in sorted(self.rows["knob"].unique())})
+        else:  # the true gem: the four transfer modes within a task
+            figure = plots.transfer_modes(stats.normalise(self.rows.within, spec.level), spec.level, spec.order,
+                                          level_label=spec.level)
+        plt.close(figure)
+        return figure
+
+    def table(self) -> Styler | None:
+        """The verdict's table, narrow and labelled (None where the grid is not whole)."""
+        if self.rows is None:
+            return None
+        if self.chapter is not None:
+            return self.chapter.verdicts()
+        name = self.setting.name
+        if name == "lmc":
+            return tables.barriers(self.claim_results["C5"])
+        if name == "compression":
+            return tables.c3_parts(self.claim_results["C3"])
+        return tables.c2_comparisons(self.claim_results)
+
+    def detail(self) -> pd.DataFrame | None:
+        """The wide table behind the verdict (for a toggle): C1's every column, or the claim's statistic per level."""
+        if self.rows is None:
+            return None
+        if self.chapter is not None:
+            return self.chapter.verdict_table()
         if self.setting.name == "compression":
-            knobs = sorted(self.rows["knob"].unique())
-            return compression.within_table(compression.within(self.rows, knobs)).round(3)
-        return None
+            return compression.within_table(compression.within(self.rows, sorted(self.rows["knob"].unique()))).round(3)
+        return pd.concat([result["table"].assign(part=name) for name, result in self.claim_results.items()],
+                         ignore_index=True).round(4)
 
 
 def _provenance(rows: pd.DataFrame) -> str:
@@ -155,6 +195,33 @@ def _provenance(rows: pd.DataFrame) -> str:
     commits = sorted({str(c)[:7] for c in rows["git_commit"]})
     return (f"{len(rows)} cells ({devices}; {rows['wall_time_s'].sum() / 60:.0f} minutes of cell time), "
             f"computed at commit{'s' if len(commits) > 1 else ''} {', '.join(commits)}")
+
+
+def _claims(setting: str, rows) -> dict:
+    """The claim results a chapter that is not a C1 setting judges on its full grid, by name."""
+    spec = SETTINGS[setting]
+    if setting == "lmc":
+        return {"C5": claims.c5_basin(rows, spec.level, spec.order, ci="t")}
+    if setting == "compression":
+        return {"C3": claims.c3_quantization(compression.within(rows, sorted(rows["knob"].unique()))),
+                "C4": claims.c4_patterns(c1_compression(rows))}
+    if setting == "true_gem":
+        across = SETTINGS["setting5"]
+        return {"C2 within a task": claims.c2_irreversibility(rows.within, spec.level, spec.order, ci="t"),
+                "C2 across tasks": claims.c2_irreversibility(rows.across, across.level, across.order,
+                                                             across_tasks=True, ci="t")}
+    return {}
+
+
+def _verdict(chapter: SettingChapter | None, results: dict) -> str:
+    """The full-scale verdict sentences: C1's counts in a setting, else each claim's sentence and verdict."""
+    if chapter is not None:
+        return full_scale_verdict(f"C1 in {chapter.setting.title.split(':')[0]}", chapter.comparisons["verdict"])
+    out = []
+    for name, result in results.items():
+        sentence = basin_sentence(result) if result.claim == "C5" else result.sentence
+        out.append(f"{full_scale_verdict(name, result.verdict)} {sentence}")
+    return " ".join(out)
 
 
 def committed(setting: str, params: str = "full", built: str | None = None) -> Committed:
@@ -172,11 +239,12 @@ def committed(setting: str, params: str = "full", built: str | None = None) -> C
         return Committed(spec, params, None, f"The grid of `params/{params}` is not whole in the committed store "
                                              f"`{config.store}` yet: {err.total - err.missing} of its {err.total} "
                                              f"cells are there (a later run resumes it), so this chapter shows no "
-                                             "full-scale result.")
+                                             "full-scale figure or verdict.")
     frame = pd.concat([rows.within, rows.across], ignore_index=True) if hasattr(rows, "within") else rows
     status = (f"Read from the committed store `{config.store}` (computing nothing): `params/{params}`, "
               f"{_provenance(frame)}.")
     chapter = analyse(setting, rows) if spec.in_c1 else None
     if chapter is not None:
         status += f" {chapter.findings()[f'{setting}_verdicts']} {chapter.findings()[f'{setting}_chance']}"
-    return Committed(spec, params, rows, status, chapter)
+    results = _claims(setting, rows)
+    return Committed(spec, params, rows, status, _verdict(chapter, results), chapter, results)
