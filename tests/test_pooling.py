@@ -66,3 +66,17 @@ def test_a_level_at_the_floor_is_left_out_where_enough_levels_remain():
     row = c1_comparisons("setting2", rows).iloc[0]
     assert row["testable"] and row["verdict"] == "holds" and row["levels"] == 3
     assert "3 of 4 levels pass the gate; left out: options 16" in row["testable_reason"]
+
+
+def test_the_claims_json_carries_the_pooled_estimate_the_counts_and_each_comparisons_gate():
+    from jdlib.analysis.verdicts import c1_monotonic, claim_json
+
+    rows = {"setting2": c1_rows({2: 0.1, 4: 0.5, 8: 0.9})}
+    entry = claim_json(c1_monotonic(rows))
+    assert entry["verdict"] == "holds" and entry["pooled"]["low"] > 0
+    assert {"estimate", "low", "high", "method"} <= set(entry["pooled"])
+    assert entry["counts"] == {"holds": 1, "fails": 0, "inconclusive": 0, "not_testable": 0}
+    assert entry["comparisons"][0]["testable"] is True and "3 of 3 levels" in entry["comparisons"][0]["reason"]
+    at_floor = claim_json(c1_monotonic({"setting2": c1_rows({2: 0.1, 4: 0.5, 8: 0.0}, base={8: 0.125})}))
+    assert at_floor["verdict"] == "not testable" and at_floor["counts"]["not_testable"] == 1
+    assert at_floor["comparisons"][0]["testable"] is False

@@ -71,6 +71,16 @@ class ClaimResult:
                    int(parts[resamples]) if resamples and resamples in parts else None, numbers, tables, pooled,
                    counts, units)
 
+    def pooled_text(self) -> str:
+        """The estimate the verdict reads with its interval, "+0.142 [-0.027, +0.311]", in words."""
+        return interval_words(self.estimate, self.low, self.high)
+
+    def counts_text(self) -> str:
+        """"8 hold, 0 fail, 2 inconclusive, 4 not testable" ("none" without counts: a claim not run)."""
+        c = self.counts
+        return (f"{c['holds']} hold, {c['fails']} fail, {c['inconclusive']} inconclusive, "
+                f"{c['not_testable']} not testable") if c else "none"
+
     def __getitem__(self, key: str):
         if key in ("verdict", "rule", "sentence", "statistic", "estimate", "low", "high", "resamples"):
             return getattr(self, key)
@@ -82,6 +92,15 @@ class ClaimResult:
     def get(self, key: str, default=None):
         return self[key] if key in self else default
 MODES = ("dense_freeze", "sparse", "sparse_to_dense")
+
+
+def interval_words(estimate: float, low: float, high: float) -> str:
+    """"+0.0120 [+0.0040, +0.0200]", or why there is no interval."""
+    if estimate is None or not np.isfinite(estimate):
+        return "none"
+    if low is None or not (np.isfinite(low) and np.isfinite(high)):
+        return f"{estimate:+.4f}, no interval"
+    return f"{estimate:+.4f} [{low:+.4f}, {high:+.4f}]"
 
 
 def mean_ci(values, ci: str = "t", confidence: float = 0.95, n_boot: int = 2000,
@@ -311,7 +330,8 @@ def glue_values(prefix: str, result: "ClaimResult | dict") -> dict[str, object]:
     out = {}
     items = result.items() if isinstance(result, dict) else {
         "verdict": result.verdict, "rule": result.rule, "sentence": result.sentence, "statistic": result.statistic,
-        "estimate": result.estimate, "low": result.low, "high": result.high, **result.numbers}.items()
+        "estimate": result.estimate, "low": result.low, "high": result.high, "pooled": result.pooled_text(),
+        "counts": result.counts_text(), **result.numbers}.items()
     for key, value in items:
         if isinstance(value, (str, bool, int, float, np.integer, np.floating)):
             out[f"{prefix}_{key}"] = value.item() if isinstance(value, np.generic) else value

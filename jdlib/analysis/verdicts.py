@@ -35,7 +35,9 @@ GATE_RULE = (f"A level is testable only when the dense model learned the task th
              "statistic; a comparison with fewer testable levels than its statistic needs (three for trend, two for "
              "the gap) is not testable, a verdict of its own, distinct from inconclusive.")
 POOLED_RULE = ("The claim is judged from all its testable comparisons at once, by a rule fixed in advance "
-               f"(jdlib.analysis.pooling; coverage measured in bench/interval_coverage.py): {pooling.METHOD}. It "
+               f"(jdlib.analysis.pooling; coverage measured in bench/interval_coverage.py): {pooling.METHOD}; the "
+               "estimates are on the scale of the statistic (slope change per difficulty step), so settings whose "
+               "drops differ in size count as heterogeneous studies. It "
                "holds when the pooled 95% interval lies above 0, fails when below, and is inconclusive otherwise; "
                "one borderline comparison cannot decide it. The counts of comparisons that hold, fail, are "
                "inconclusive and are not testable stand beside it, and the failing comparisons are named after "
@@ -246,16 +248,15 @@ def c1_monotonic(results: dict[str, pd.DataFrame], correct_chance: bool = False)
 
 def interval_text(pooled: pooling.Pooled) -> str:
     """"+0.012 [+0.004, +0.020]", or why there is none."""
-    if not np.isfinite(pooled.estimate):
-        return "no testable comparison"
-    if not np.isfinite(pooled.low):
-        return f"{pooled.estimate:+.4f}, no interval"
-    return f"{pooled.estimate:+.4f} [{pooled.low:+.4f}, {pooled.high:+.4f}]"
+    return claims.interval_words(pooled.estimate, pooled.low, pooled.high)
 
 
 def pooled_sentence(judged: pooling.Judged, claim: str, statistic: str) -> str:
     """The pooled estimate, its heterogeneity and the counts in words."""
     c, p = judged.counts, judged.pooled
+    if p.comparisons == 0:
+        return (f"No comparison of {claim} is testable with an interval to pool ({c['not_testable']} not testable, "
+                f"{c['inconclusive']} inconclusive).")
     heterogeneity = (f"; between-study variance tau^2 {p.tau2:.2g}, I^2 {p.i2:.0%}" if p.studies > 1 else "")
     return (f"Pooled over {p.comparisons} testable comparisons in {p.studies} stud{'ies' if p.studies != 1 else 'y'} "
             f"(the comparisons of one task and setting count as one), {statistic} is {interval_text(p)} (95% "
@@ -275,7 +276,8 @@ def setting_table(per_setting: dict[str, pooling.Judged]) -> pd.DataFrame:
 
 def compression_c1(rows: pd.DataFrame, correct_chance: bool = False) -> pd.DataFrame:
     """The compression grid's pruning rows judged as C1 is, within the setting each knob comes from
-    (Setting 2's option count, Setting 3's context): the same statistic, intervals and rule."""
+    (Setting 2's option count, Setting 3's context): the same statistic, intervals, gate and rule; their
+    `study` is that setting's for the same task (the same model on the same questions, see `pooling`)."""
     pruning = rows[rows["method"].isin(PRUNE_METHODS) | (rows["transfer"] == "dense")]
     return pd.concat([c1_comparisons(KNOBS[knob].SETTING.name, part, correct_chance=correct_chance)
                       .assign(setting="compression", knob=knob) for knob, part in pruning.groupby("knob")],
@@ -289,15 +291,16 @@ def failures(judged: pooling.Judged) -> str:
     return f"Failing after Holm's adjustment: {'; '.join(judged.failing)}."
 
 
-def not_testable(table: pd.DataFrame) -> str:
-    """The comparisons that are not testable, grouped by setting and task, with the gate's reason."""
-    left = table[table["verdict"] == pooling.NOT_TESTABLE]
-    if left.empty:
+def not_testable(table: pd.DataFrame | None) -> str:
+    """The comparisons (or contrasts) that are not testable, grouped as they share a reason (setting and
+    task, or contrast), with the gate's reason."""
+    left = table[table["verdict"] == pooling.NOT_TESTABLE] if table is not None and len(table) else []
+    if len(left) == 0:
         return "Every comparison is testable."
-    notes = [f"{setting}, {str(task).split('/')[-1]} ({len(g)} comparison{'s' if len(g) > 1 else ''}): "
-             f"{g['testable_reason'].iloc[0]}" for (setting, task), g in
-             left.assign(task=left.get("task", pd.Series("tasks", index=left.index)).fillna("tasks"))
-             .groupby(["setting", "task"], sort=False)]
+    by = [c for c in ("setting", "task", "contrast", "part") if c in left]
+    notes = [", ".join(str(k).split("/")[-1] for k in np.atleast_1d(keys))
+             + f" ({len(g)} comparison{'s' if len(g) > 1 else ''}): {g['testable_reason'].iloc[0]}"
+             for keys, g in left.fillna({c: "" for c in by}).groupby(by, sort=False)]
     return "Not testable: " + "; ".join(notes) + "."
 
 
@@ -394,6 +397,50 @@ def c2_gated(gem, correct_chance: bool = False) -> claims.ClaimResult:
         pooling.counts(units["verdict"]) if len(units) else pooling.counts([]), units)
 
 
+def lmc_gates(rows: pd.DataFrame) -> pd.DataFrame:
+    """The gate (`floor.level_gates`) on the loss basin's dense solutions, the interpolations' alpha = 0 ends."""
+    dense = rows.drop_duplicates(["task", SETTINGS["lmc"].level, "seed"])
+    return level_gates("lmc", dense.assign(transfer="dense", accuracy=dense["dense_accuracy"], outcomes=None))
+
+
+def gates_table(rows_by_chapter: dict) -> pd.DataFrame:
+    """Every chapter's learnability gate in one table: per setting (the compression grid per knob), task
+    and level, the dense model's accuracy and interval beside the floor, and whether the level is testable."""
+    parts = []
+    for chapter, found in rows_by_chapter.items():
+        if found is None or chapter == "true_gem":
+            continue
+        if chapter == "compression":
+            for knob, part in found.groupby("knob"):
+                setting = KNOBS[knob].SETTING.name
+                parts.append(level_gates(setting, part).rename(columns={SETTINGS[setting].level: "level"})
+                             .assign(setting=f"compression ({knob})"))
+            continue
+        gates = lmc_gates(found) if chapter == "lmc" else level_gates(chapter, found)
+        parts.append(gates.rename(columns={SETTINGS[chapter].level: "level"}).assign(setting=chapter))
+    if not parts:
+        return pd.DataFrame()
+    table = pd.concat(parts, ignore_index=True)
+    table["level"] = table["level"].map(lambda v: level_label(_plain(v)))
+    table["task"] = table["task"].str.split("/").str[-1]
+    return table[["setting", "task", "level", "dense", "low", "high", "floor", "chance", "majority", "testable"]]
+
+
+def not_testable_summary(results: dict[str, claims.ClaimResult]) -> str:
+    """What is not testable, claim by claim, in one sentence (the reasons stand in each claim's table)."""
+    notes = []
+    for name, r in results.items():
+        n, units = r.counts.get("not_testable", 0), r.units
+        if not n or units is None:
+            continue
+        left = units[units["verdict"] == pooling.NOT_TESTABLE]
+        by = [c for c in ("setting", "task", "contrast") if c in left]
+        groups = sorted({", ".join(str(v).split("/")[-1] for v in row) for row in left[by].itertuples(index=False)})
+        notes.append(f"{name.upper()}: {n} of {sum(r.counts.values())} not testable ({'; '.join(groups)})")
+    return ("Not testable, the dense model not above its floor: " + "; ".join(notes) + ".") if notes else \
+        "Every comparison is testable."
+
+
 C5_CONTRASTS = ("C5 compares models that learned: the loss barrier is read only where the dense model passes the "
                 "learnability gate. The primary contrast is the paper's (QQP against STS-B, QNLI against RTE): an "
                 "easy task against a hard one at the full data fraction, among the tasks learned there, ordered by "
@@ -406,9 +453,7 @@ def c5_judged(rows: pd.DataFrame, rater: str = "average") -> claims.ClaimResult:
     """C5 on learned models only (`C5_CONTRASTS`): the loss-basin rows' dense ends gated per task and
     fraction, the primary contrast across tasks and the secondary within them, each by `claims.c5_basin`."""
     spec = SETTINGS["lmc"]
-    dense = rows.drop_duplicates(["task", spec.level, "seed"])
-    dense = dense.assign(transfer="dense", accuracy=dense["dense_accuracy"], outcomes=None)
-    gates = level_gates("lmc", dense)
+    gates = lmc_gates(rows)
     easiest = spec.order.easiest_first(rows[spec.level].unique())[0]
     at_full = gates[gates[spec.level] == easiest]
     learned = [t for t in at_full.loc[at_full["testable"], "task"] if rater in human_scores(t)]
@@ -550,6 +595,10 @@ def report(params: str = "quick", store: str | None = None) -> dict:
         for entry in under_measured_order(rows, plain["c1"]).to_dict(orient="records"):
             settings[entry["setting"]].update({"verdict": entry["verdict (the paper's order)"],
                                                "verdict_measured_order": entry["verdict (the dense model's order)"]})
+        for entry in plain["c1"].tables["by_setting"].to_dict(orient="records"):
+            settings[entry["setting"]].update({
+                "pooled": {k: None if pd.isna(entry[k]) else float(entry[k]) for k in ("estimate", "low", "high")},
+                "counts": {k: int(entry[k]) for k in ("holds", "fails", "inconclusive", "not_testable")}})
     return {"params": params,
             "claims": {name.upper(): claim_json(r) for name, r in plain.items()},
             "settings": settings,
@@ -578,10 +627,38 @@ def main(argv: list[str] | None = None) -> None:
 
 def summary(results: dict[str, claims.ClaimResult],
             corrected: dict[str, claims.ClaimResult] | None = None) -> pd.DataFrame:
-    """A claim-per-row table: verdict (and the chance-corrected one) and the sentence behind it."""
-    return pd.DataFrame([{"claim": name.upper(), "verdict": r.verdict,
-                          **({"chance-corrected": corrected[name].verdict} if corrected else {}), "evidence": r.sentence}
+    """A claim-per-row table as a reviewer reads it: the verdict, the pooled estimate with its interval, the
+    counts, the chance-corrected verdict, what is not testable and why, and the sentence behind it."""
+    return pd.DataFrame([{"claim": name.upper(), "verdict": r.verdict, "estimate [95% interval]": r.pooled_text(),
+                          "comparisons": r.counts_text(),
+                          **({"floor-corrected": corrected[name].verdict} if corrected else {}),
+                          "not testable": not_testable(r.units) if r.counts.get("not_testable") else "",
+                          "evidence": r.sentence}
                          for name, r in results.items()])
+
+
+def provenance(rows_by_chapter: dict) -> pd.DataFrame:
+    """Per chapter with rows: how many cells, on which devices, their summed cell time and the commits
+    that computed them, read from the rows' provenance."""
+    out = []
+    for chapter, found in rows_by_chapter.items():
+        if found is None:
+            continue
+        frame = pd.concat([found.within, found.across], ignore_index=True) if hasattr(found, "within") else found
+        out.append({"chapter": chapter, "cells": len(frame),
+                    "devices": "; ".join(f"{n:,} on {d}" for d, n in frame["device"].value_counts().items()),
+                    "cell seconds": round(float(frame["wall_time_s"].sum())),
+                    "commits": len({str(c)[:7] for c in frame["git_commit"]})})
+    return pd.DataFrame(out, columns=["chapter", "cells", "devices", "cell seconds", "commits"])
+
+
+def provenance_sentence(rows_by_chapter: dict) -> str:
+    """`provenance` in one sentence: each chapter's cells, devices and cell time."""
+    table = provenance(rows_by_chapter)
+    if table.empty:
+        return "No chapter's grid is whole in the store."
+    return "; ".join(f"{r['chapter']}: {r['cells']:,} cells ({r['devices']}), {r['cell seconds']:,} s of cell time"
+                     for r in table.to_dict(orient="records")) + "."
 
 
 def orders_table(rows_by_chapter: dict) -> pd.DataFrame:
