@@ -579,8 +579,10 @@ def claim_json(result: claims.ClaimResult) -> dict:
     for entry in comparisons:
         entry["testable"] = bool(entry.get("testable"))
         entry["reason"] = entry.pop("testable_reason", None)
+    pooled = {"estimate": None, "low": None, "high": None, "method": None, **result.pooled}
+    counts = {**pooling.counts([]), **result.counts}  # zeros for a claim not run
     return {"verdict": result.verdict, "statistic": result.statistic, "estimate": num(result.estimate),
-            "low": num(result.low), "high": num(result.high), "pooled": result.pooled, "counts": result.counts,
+            "low": num(result.low), "high": num(result.high), "pooled": pooled, "counts": counts,
             "rule": result.rule, "resamples": result.resamples, "comparisons": comparisons}
 
 
