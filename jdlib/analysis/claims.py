@@ -24,6 +24,7 @@ from scipy import stats as sps
 
 from ..compress import LOW_RANK_METHODS, PRUNE_METHODS, QUANT_METHODS
 from .pooling import ALPHA, NOT_TESTABLE, Judged, holm, judge
+from .pooling import counts as count_verdicts
 from .stats import verdict
 
 CI_METHODS = ("t", "bootstrap")
@@ -398,7 +399,8 @@ def c3_quantization(within: pd.DataFrame, ci: str = "t", confidence: float = 0.9
     # each part and quantizer pooled over the knobs (one study each), by the claims' pooled rule
     judged = {key: judge(g, ["knob"], ["knob", "quantizer", "part"])
               for key, g in parts.groupby(["part", "quantizer"], sort=False)}
-    headline = judge(parts[parts["part"] == "pruning > quantizer"], ["knob"], ["knob", "quantizer", "part"])
+    quantizers = judge(parts[parts["part"] == "pruning > quantizer"], ["knob"], ["knob", "quantizer", "part"])
+    headline = Judged(quantizers.pooled, count_verdicts(parts["verdict"]), quantizers.failing)  # every part counted
     result.update({"parts": parts, "verdict": combine(j.verdict for j in judged.values()),
                    "quant_mean": float(parts.loc[parts["part"] == "pruning > quantizer", "mean"].mean()),
                    "pooled_parts": pd.DataFrame([{"part": p, "quantizer": q, "verdict": j.verdict,
