@@ -29,7 +29,7 @@ if [ ! -f .gpu/a/minilm_pkg.tar.xz ]; then
 fi
 if [ ! -f .gpu/a/bigbench.tar.xz ]; then
   T=bigbench/benchmark_tasks
-  tar -C "$S" -cf - bigbench/__init__.py $T/task_human_eval.pkl $T/{vitaminc_fact_verification,hyperbaton,formal_fallacies_syllogisms_negation,movie_dialog_same_or_different,fact_checker,strategyqa,logical_fallacy_detection,navigate,sports_understanding,intent_recognition,qa_wikidata,abstract_narrative_understanding,disfl_qa} \
+  tar -C "$S" -cf - bigbench/__init__.py $T/task_human_eval.pkl $T/{vitaminc_fact_verification,hyperbaton,formal_fallacies_syllogisms_negation,movie_dialog_same_or_different,fact_checker,strategyqa,logical_fallacy_detection,navigate,sports_understanding,winowhy,play_dialog_same_or_different,epistemic_reasoning,timedial,mnist_ascii,multiemo/all_sentence_en,goal_step_wikihow/step_ordering,intent_recognition,qa_wikidata,abstract_narrative_understanding,disfl_qa} \
     | xz -6 -T2 > .gpu/a/bigbench.tar.xz
 fi
 if [ ! -f .gpu/w/minilm.xz.aa ] || [ ! -f .gpu/b/minilm.xz.ab ]; then

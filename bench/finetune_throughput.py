@@ -36,7 +36,9 @@ ROOT = Path(__file__).resolve().parents[1]
 TASK = "bigbench/vitaminc_fact_verification"
 RECIPE = {"epochs": 3, "batch_size": 32, "lr": 1e-4, "max_length": 128, "seed": 41}
 VARIANTS = {"jdlib": {}, "jdlib_no_graph": {"cuda_graph": False}, "jdlib_fp32": {"precision": "fp32"},
-            "jdlib_compile": {"compile": True}}
+            "jdlib_compile": {"compile": True},
+            # the cost of bit-identical reruns: jdlib's default (deterministic algorithms) against without
+            "jdlib_nondeterministic": {"deterministic_algorithms": False}}
 GOALS = {"speedup_vs_plain_loop": 4.0, "scaling_efficiency": 0.85}
 # Setting 1's full grid on one task, thinned: every fraction, the dense baseline, two sparsities and one N:M.
 SWEEP = {"tasks": [TASK], "fractions": [0.1, 0.25, 0.5, 0.7, 1.0], "sparsities": [0.5, 0.9],
