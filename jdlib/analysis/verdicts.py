@@ -657,8 +657,8 @@ def provenance(rows_by_chapter: dict) -> pd.DataFrame:
 def missing_sentence(rows_by_chapter: dict) -> str:
     """Which chapters' grids are not whole in the store (read with `compute=False`), in a sentence."""
     missing = [chapter for chapter, found in rows_by_chapter.items() if found is None]
-    return (f"The grids of {', '.join(missing)} are not whole in the store, so the claims that need them are not "
-            "run and C1 is judged without them." if missing else "Every chapter's grid is whole in the store.")
+    return (f"The grids of {', '.join(missing)} are not whole in the store: the claims that need them are judged "
+            "without them, or not run." if missing else "Every chapter's grid is whole in the store.")
 
 
 def provenance_sentence(rows_by_chapter: dict) -> str:
