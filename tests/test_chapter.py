@@ -73,8 +73,12 @@ def test_the_claims_report_gives_every_claim_and_the_orders_computing_nothing(tm
     out = report("ci", store)
     assert sorted(out["claims"]) == ["C1", "C2", "C3", "C4", "C5"] and sorted(out["chance_corrected"]) == sorted(out["claims"])
     for claim in out["claims"].values():
-        assert set(claim) == {"verdict", "statistic", "estimate", "low", "high", "rule", "resamples"}
-        assert claim["verdict"] in {"holds", "fails", "inconclusive", "not run"}
+        assert set(claim) == {"verdict", "statistic", "estimate", "low", "high", "pooled", "counts", "rule",
+                              "resamples", "comparisons"}
+        assert {"estimate", "low", "high", "method"} <= set(claim["pooled"])
+        assert set(claim["counts"]) == {"holds", "fails", "inconclusive", "not_testable"}
+        assert all({"testable", "reason"} <= set(c) for c in claim["comparisons"])
+        assert claim["verdict"] in {"holds", "fails", "inconclusive", "not testable", "not run"}
     assert out["claims"]["C1"]["verdict"] != "not run" and out["claims"]["C2"]["verdict"] == "not run"
     order = out["settings"]["setting4"]
     assert order["declared_order"] == [3, 1, 0] and sorted(order["measured_order"]) == [0, 1, 3]
