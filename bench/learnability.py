@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import platform
 import sys
 import time
 from functools import partial
@@ -104,17 +103,22 @@ def judge(config: setting1.Setting1Config, store: ResultsStore) -> dict:
             accuracy_by_level[level] = acc
         entry = {"kind": task.kind, "train_size": len(load_task(task_name).train), "eval_size": len(labels),
                  "chance": round(task.chance, 4), "floor": round(task_floor, 4), "levels": levels}
-        if len(accuracy_by_level) >= 2:
+        if len(accuracy_by_level) >= 2 and all(len(a) > 1 for a in accuracy_by_level.values()):
             smallest, largest = min(accuracy_by_level), max(accuracy_by_level)
             entry["data_gradient"] = rise(accuracy_by_level[smallest], accuracy_by_level[largest])
         tasks[task_name] = entry
     return tasks
 
 
-def choose(tasks: dict, levels: list[float], count: int) -> list[str]:
+def complete(task: dict, levels: list[float], seeds: int) -> bool:
+    """Every screened level has a row for every seed."""
+    return len(task["levels"]) == len(levels) and all(v["seeds"] == seeds for v in task["levels"].values())
+
+
+def choose(tasks: dict, levels: list[float], seeds: int, count: int) -> list[str]:
     """The rule of the module docstring: every level passes, accuracy rises with data; the steepest first."""
     eligible = [(t["data_gradient"]["rise"], name) for name, t in tasks.items()
-                if len(t["levels"]) == len(levels) and all(v["passes"] for v in t["levels"].values())
+                if complete(t, levels, seeds) and all(v["passes"] for v in t["levels"].values())
                 and t.get("data_gradient", {}).get("low", -1) > 0]
     return [name for _, name in sorted(eligible, reverse=True)[:count]]
 
@@ -135,6 +139,7 @@ def main() -> None:
     p.add_argument("--choose", type=int, default=3, help="how many tasks the rule picks")
     p.add_argument("--store", type=Path, default=Path("results/learnability.sqlite"))
     p.add_argument("--out", type=Path, default=Path("bench/results/learnability.json"))
+    p.add_argument("--judge-only", action="store_true", help="judge the stored rows, run nothing (cells missing are reported)")
     args = p.parse_args()
 
     config = screen_config(args)
@@ -144,12 +149,14 @@ def main() -> None:
     print(f"learnability screen: {len(args.tasks)} tasks x {len(args.levels)} levels x {len(args.seeds)} seeds = "
           f"{len(cells)} dense fine-tunes of {args.steps} updates, {todo} to run", flush=True)
     start = time.perf_counter()
-    run_grid("setting1", cells, partial(FinetuneRunner, config), store, executor=args.executor)
+    if todo and not args.judge_only:
+        run_grid("setting1", cells, partial(FinetuneRunner, config), store, executor=args.executor)
     seconds = time.perf_counter() - start
     tasks = judge(config, store)
+    frame = store.frame()
     result = {
         "tasks": tasks,
-        "chosen": choose(tasks, args.levels, args.choose),
+        "chosen": choose(tasks, args.levels, len(args.seeds), args.choose),
         "rule": "every screened level passes the gate; the data gradient's interval wholly above 0; "
                 f"the {args.choose} steepest gradients",
         "gate": {"margin": GATE_MARGIN, "interval": "95% t over seeds and questions (jdlib.analysis.floor)",
@@ -157,9 +164,12 @@ def main() -> None:
         "recipe": {"recipe": RECIPE, "steps": args.steps, "lr": args.lr, "batch_size": args.batch_size,
                    "max_length": args.max_length, "warmup_ratio": 0.06, "schedule": "linear decay",
                    "max_train": None, "max_eval": args.max_eval, "seeds": args.seeds},
-        "seconds": round(seconds, 1), "executor": args.executor,
-        "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else platform.processor() or "cpu",
-        "torch": torch.__version__,
+        "incomplete": sorted(name for name, t in tasks.items() if not complete(t, args.levels, len(args.seeds))),
+        "seconds_this_run": round(seconds, 1),
+        "executors": sorted({r["provenance"].get("executor", "?") for r in store.rows()}),
+        # the rows' own provenance: a rerun that finds every cell stored only judges them
+        "devices": sorted(set(frame["device"])), "git_commits": sorted(set(frame["git_commit"])),
+        "torch": sorted({r["provenance"]["versions"]["torch"] for r in store.rows()}),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1) + "\n")
