@@ -38,6 +38,7 @@ def book(tmp_path_factory):
         shutil.copy(ROOT / name, root / name)
     for page in (ROOT / "book").glob("*.md"):
         shutil.copy(page, root / page.name)
+    shutil.copytree(ROOT / "book" / "_static", root / "_static")  # the book's CSS
     for nb in NOTEBOOKS:
         papermill.execute_notebook(str(ROOT / "notebooks" / f"{nb}.ipynb"), str(root / f"{nb}.ipynb"),
                                    parameters={"params": "ci", "store": str(root / "ci.sqlite")},

@@ -84,3 +84,49 @@ def test_the_claims_report_gives_every_claim_and_the_orders_computing_nothing(tm
     assert order["declared_order"] == [3, 1, 0] and sorted(order["measured_order"]) == [0, 1, 3]
     assert {"verdict", "verdict_measured_order"} <= set(order)
     assert list(out["settings"]) == ["setting4"]  # the other grids are not in the store: nothing computed
+
+
+def test_findings_say_why_a_number_is_missing_instead_of_printing_nan():
+    """Two levels give no rank correlation (nan in the table): the sentence says so and why."""
+    import pandas as pd
+
+    from jdlib.analysis.sentences import gap_findings, setting_findings
+
+    norm = pd.DataFrame({"fraction": [0.5, 0.5, 1.0, 1.0], "sparsity": [0.0, 0.5, 0.0, 0.5],
+                         "drop": [0.0, 0.3, 0.0, 0.1]})
+    table = pd.DataFrame({"spearman": [1.0, 1.0]})
+    trend = pd.DataFrame({"rho": [float("nan")], "verdict": ["inconclusive"]})
+    found = setting_findings("s", norm, table, trend, "fraction", lambda f: -f)
+    assert "nan" not in " ".join(map(str, found.values())).lower()
+    assert "no rank correlation" in found["s_summary"] and "2 difficulty levels" in found["s_summary"]
+    assert "0.300 at the hardest level (fraction 0.5) against 0.100" in found["s_summary"]
+    gap = gap_findings("s", pd.DataFrame({"gap": [float("nan")], "verdict": ["inconclusive"]}))["s_gap_verdicts"]
+    assert "nan" not in gap.lower() and "no mean difference" in gap
+
+
+def test_the_basin_sentence_says_what_the_sign_of_hard_minus_easy_means():
+    from jdlib.analysis.sentences import basin_sentence
+
+    falls = {"level": "fraction", "easy": 1.0, "hard": 0.1, "pairs": 36, "diff_mean": -0.0592, "diff_low": -0.0989,
+             "diff_high": -0.0195, "rising_verdict": "fails", "easy_verdict": "inconclusive", "easy_tolerance": 0.026,
+             "easy_mean": 0.0637, "easy_low": 0.0232, "easy_high": 0.1043, "hard_mean": 0.0045, "hard_low": 0.0015,
+             "hard_high": 0.0075, "verdict": "fails", "sentence": ""}
+    sentence = basin_sentence(falls)
+    assert "the barrier falls, against C5" in sentence and "rises (fails)" not in sentence
+    assert "a negative one that it falls" in sentence and sentence.endswith("Verdict on C5: fails.")
+    unsettled = basin_sentence({**falls, "diff_high": 0.01, "rising_verdict": "inconclusive", "verdict": "inconclusive"})
+    assert "neither is established" in unsettled
+
+
+def test_tables_name_columns_of_one_value_in_the_caption_and_keep_the_verdict():
+    import pandas as pd
+
+    from jdlib.analysis import tables
+
+    frame = pd.DataFrame({"task": ["bigbench/hyperbaton"] * 2, "family": ["N:M", "unstructured"],
+                          "estimate": [0.1, float("nan")], "low": [0.05, float("nan")], "high": [0.2, float("nan")],
+                          "bits": [float("nan")] * 2, "verdict": ["holds", "holds"]})
+    styled = tables.estimates(frame, "C1", estimate="estimate")
+    assert list(styled.data.columns) == ["family", "estimate [95% CI]", "verdict"]
+    assert list(styled.data["estimate [95% CI]"]) == ["+0.100 [+0.050, +0.200]", "none"]
+    assert styled.caption == "C1 (all rows: task: hyperbaton)"  # no "nan" for the column with no value

@@ -46,7 +46,7 @@ def page(frame: pd.DataFrame, caption: str, digits: int = 3, index: bool = False
     out = frame.copy()
     if "task" in out:
         out["task"] = out["task"].map(short_task)
-    constant = [c for c in out.columns if len(out) > 1 and c not in keep and out[c].astype(str).nunique() == 1]
+    constant = [c for c in out.columns if len(out) > 1 and c not in keep and out[c].map(repr).nunique() == 1]
     if constant and len(constant) < len(out.columns):
         named = [c for c in constant if out[c].notna().all()]  # a column with no value at all just goes
         if named:
@@ -74,8 +74,11 @@ def barriers(c5) -> Styler:
 
 def c3_parts(c3) -> Styler:
     """C3's parts (`claims.c3_quantization`), each with its interval and verdict."""
-    return estimates(c3["parts"], "C3's parts: within-level Spearman(compression, drop), magnitude pruning minus each "
-                                  "quantizer, paired over levels, tasks and seeds")
+    parts = c3["parts"].assign(**{"rho: pruning / quantizer": [
+        f"{_value(p, 2)} / {_value(q, 2)}" for p, q in zip(c3["parts"]["rho_pruning"], c3["parts"]["rho_quantizer"])]})
+    return estimates(parts.drop(columns=["rho_pruning", "rho_quantizer"]),
+                     "C3's parts: within-level Spearman(compression, drop), magnitude pruning minus each quantizer, "
+                     "paired over levels, tasks and seeds")
 
 
 def c2_comparisons(parts: dict) -> Styler:
@@ -98,15 +101,17 @@ def spearman_per_level(analysis: dict, knobs) -> list[Styler]:
     """The paper's table per knob of the compression chapter (`compression.analyse`): Spearman(drop,
     log2 compression ratio) per level (columns) and method, seeds pooled, labelled with its knob."""
     from .compression import spearman_wide
+    from .sentences import level_label
 
-    return [page(spearman_wide(analysis[knob]["table"], knob).reset_index(),
+    return [page(spearman_wide(analysis[knob]["table"], knob).rename(columns=level_label).reset_index(),
                  f"The {knob} knob: Spearman(drop, log2 compression ratio) per {knob} level (columns) and method",
                  digits=2) for knob in knobs]
 
 
 def _value(value, digits: int) -> str:
+    """A value as a table cell or caption gives it: a float to `digits` significant digits, a missing one as "–"."""
     if isinstance(value, (float, np.floating)):
-        return f"{value:.{digits}g}"
+        return "–" if np.isnan(value) else f"{value:.{digits}g}"
     return str(value)
 
 
