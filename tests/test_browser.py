@@ -1,5 +1,8 @@
 """The built book, served on 127.0.0.1, opens in headless Chromium: every chapter loads, every image on it
-renders, no glue is left unresolved, and no script error or failed local request.
+renders, no glue is left unresolved, and no script error or failed local request. And it reads cleanly at
+the width a reviewer used (1400 px): no "nan" in what the page shows, no empty figure, no table wider than
+the text column, no warning in a cell's output, and every notebook chapter's full-scale section shows a
+figure and a verdict sentence.
 
 Chromium is driven over the DevTools protocol on a pipe (--remote-debugging-pipe: NUL-separated JSON on fds 3
 and 4), so no debugging port is opened and no client package is needed. Every request the page makes to
@@ -35,7 +38,7 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
          "--disable-extensions", "--disable-default-apps", "--no-proxy-server", "--mute-audio",
          # nothing but loopback resolves, as a second guard behind the Fetch interception
          "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
-         "--window-size=1280,1024", "--remote-debugging-pipe"]
+         "--window-size=1400,1024", "--remote-debugging-pipe"]
 SPHINX_PAGES = {"genindex", "search", "index", "py-modindex"}
 # Script errors of the pinned theme stack itself, on every page whatever the book says; each is matched exactly.
 KNOWN_THEME_ERRORS = {
@@ -46,6 +49,14 @@ KNOWN_THEME_ERRORS = {
     "console.error: Got invalid theme mode: . Resetting to auto.",
 }
 UNRESOLVED_GLUE = re.compile(r"glue:|\{glue\}|System Message", re.I)
+NAN = re.compile(r"\bnan\b", re.I)
+FIGURE_REPR = re.compile(r"<Figure size [\d.]+x[\d.]+ with \d+ Axes>")  # a figure printed, not drawn
+# The section that ends a notebook chapter with the full grids' results (jdlib.analysis.chapter.committed;
+# the claims chapter's "The full grids"), and the verdict sentence it must hold (sentences.FULL_SCALE, or a
+# claim's own "Verdict on Cn: ...").
+FULL_SCALE_SECTIONS = ("at-full-scale", "the-full-grids")
+VERDICT = re.compile(r"(Verdict at full scale \([^)]*\)|Verdict on C\d)[^.:]*:\s*(holds|fails|inconclusive|not testable)\b")
+BUILT_AT_FULL_SCALE = "the sections above are the full-scale ones"  # a book built with params/full itself
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=(
     f"{CHROMIUM} is missing: install Debian's Chromium with `apt-get install -y chromium` (as root)"))
@@ -186,7 +197,8 @@ class Chromium:
                 raise CDPError(f"{url}: {nav['errorText']}")
             if not self.wait_for(session, "Page.loadEventFired", LOAD_TIMEOUT_S):
                 raise CDPError(f"{url}: no load event within {LOAD_TIMEOUT_S}s")
-            result = self.call("Runtime.evaluate", {"expression": PAGE_REPORT % (IMAGES_TIMEOUT_S * 1000),
+            report = PAGE_REPORT % (IMAGES_TIMEOUT_S * 1000, json.dumps(FULL_SCALE_SECTIONS))
+            result = self.call("Runtime.evaluate", {"expression": report,
                                                     "awaitPromise": True, "returnByValue": True},
                                session, timeout=IMAGES_TIMEOUT_S + 15)
             if "exceptionDetails" in result:
@@ -232,6 +244,19 @@ PAGE_REPORT = """
   })));
   const timedOut = await Promise.race([settled.then(() => false),
                                        new Promise(done => setTimeout(() => done(true), %d))]);
+  const column = document.querySelector("article.bd-article") || document.querySelector("main") || document.body;
+  // shown: not folded away in a closed <details> (Chromium still lays out, and innerText still gives, what
+  // a closed one holds) and not hidden by CSS
+  const folded = el => { const d = el.closest("details:not([open])"); return d !== null && !el.closest("summary"); };
+  const shown = el => !folded(el) && el.checkVisibility();
+  const visibleText = root => {
+    const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+    const parts = [];
+    for (let node = walker.nextNode(); node; node = walker.nextNode())
+      if (node.parentElement && shown(node.parentElement)) parts.push(node.textContent);
+    return parts.join(" ");
+  };
+  const FULL_SCALE = %s;
   return {
     readyState: document.readyState,
     timedOut,
@@ -240,6 +265,20 @@ PAGE_REPORT = """
     systemMessages: document.querySelectorAll(".system-message, .problematic").length,
     images: images.map(img => ({src: img.currentSrc || img.src, complete: img.complete,
                                 naturalWidth: img.naturalWidth})),
+    // what the reader sees in the text column: its text, the tables shown (not those folded away), the
+    // figures without an image, and the full-scale sections
+    column: column.getBoundingClientRect().width,
+    columnText: visibleText(column),
+    tables: Array.from(column.querySelectorAll("table")).filter(shown).map(table => ({
+      label: (table.caption || table.tHead || table).innerText.replace(/\\s+/g, " ").slice(0, 90),
+      width: table.getBoundingClientRect().width,
+      overflow: table.getBoundingClientRect().right - column.getBoundingClientRect().right})),
+    warnings: column.textContent.match(/[A-Za-z]*Warning: [^\\n]{0,120}/g) || [],  // folded outputs too
+    figuresWithoutImage: Array.from(column.querySelectorAll("figure")).filter(f => !f.querySelector("img"))
+      .map(f => f.innerText.slice(0, 90)),
+    sections: Array.from(column.querySelectorAll("section")).filter(s => FULL_SCALE.includes(s.id)).map(s => ({
+      id: s.id, text: visibleText(s),
+      images: Array.from(s.querySelectorAll("img")).filter(img => img.complete && img.naturalWidth > 0).length})),
   };
 })()
 """
@@ -317,11 +356,54 @@ def problems(report: dict, events: list, origin: str) -> list[str]:
     return [problem for problem in found if problem not in KNOWN_THEME_ERRORS]
 
 
+def reading_problems(report: dict, notebook: bool) -> list[str]:
+    """What trips a reader of a loaded page: "nan" where a number should be, a figure with nothing drawn,
+    a table wider than the text column, a warning in a cell's output, and (a notebook chapter) a full-scale
+    section without a figure or a verdict sentence."""
+    found = []
+    for match in NAN.finditer(report["columnText"]):
+        context = report["columnText"][max(0, match.start() - 80):match.end() + 40]
+        found.append(f"'nan' on the page: ...{context!r}...")
+    for match in FIGURE_REPR.finditer(report["columnText"]):
+        found.append(f"a figure printed as text, not drawn: {match.group()}")
+    found += [f"an empty figure (no image): {text!r}" for text in report["figuresWithoutImage"]]
+    found += [f"a warning in a cell's output (folded or not): {text!r}" for text in report["warnings"]]
+    for table in report["tables"]:
+        if table["overflow"] > 1:
+            found.append(f"a table {table['width']:.0f} px wide, {table['overflow']:.0f} px past the text column "
+                         f"({report['column']:.0f} px): {table['label']!r}")
+    if notebook:
+        if not report["sections"]:
+            found.append(f"no full-scale section (a section titled one of {FULL_SCALE_SECTIONS})")
+        for section in report["sections"]:
+            if BUILT_AT_FULL_SCALE in section["text"]:
+                continue
+            if not section["images"]:
+                found.append(f"section {section['id']!r}: no figure")
+            if not VERDICT.search(section["text"]):
+                found.append(f"section {section['id']!r}: no verdict sentence ({VERDICT.pattern}); it says: "
+                             f"{section['text'][:400]!r}")
+    return found
+
+
+@pytest.fixture(scope="module")
+def pages(built_book, site, browser):
+    """Each chapter's page opened once for the module: {chapter: (report, events)}, filled on first use."""
+    opened = {}
+
+    def page(chapter: str) -> tuple[dict, list]:
+        if chapter not in opened:
+            assert (built_book / f"{chapter}.html").is_file(), \
+                f"{chapter} is in _toc.yml but the build wrote no {chapter}.html"
+            opened[chapter] = browser.open(f"{site}/{chapter}.html")
+        return opened[chapter]
+
+    return page
+
+
 @pytest.mark.parametrize("chapter", CHAPTERS)
-def test_chapter_opens_in_chromium_with_its_figures_and_no_errors(built_book, site, browser, chapter):
-    page = built_book / f"{chapter}.html"
-    assert page.is_file(), f"{chapter} is in _toc.yml but the build wrote no {page.name}"
-    report, events = browser.open(f"{site}/{chapter}.html")
+def test_chapter_opens_in_chromium_with_its_figures_and_no_errors(built_book, site, pages, chapter):
+    report, events = pages(chapter)
     found = problems(report, events, site)
     assert not found, f"{chapter}.html:\n  " + "\n  ".join(found)
     assert report["text"].strip(), f"{chapter}.html shows no text"
@@ -333,3 +415,33 @@ def test_every_page_the_build_wrote_is_a_chapter_in_the_toc(built_book):
     pages = {str(p.relative_to(built_book).with_suffix("")) for p in built_book.rglob("*.html")
              if not p.relative_to(built_book).parts[0].startswith("_")} - SPHINX_PAGES
     assert pages == set(CHAPTERS)
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_chapter_reads_without_nan_empty_figures_wide_tables_or_a_missing_full_scale_verdict(built_book, pages,
+                                                                                          chapter):
+    report, _ = pages(chapter)
+    found = reading_problems(report, notebook=(built_book.parent.parent / f"{chapter}.ipynb").is_file())
+    assert not found, f"{chapter}.html:\n  " + "\n  ".join(found)
+
+
+def test_the_reading_checks_catch_what_tripped_a_reviewer():
+    """reading_problems on made-up page reports: each defect the issue names is caught, a clean page passes."""
+    clean = {"columnText": "The mean is 0.12.", "column": 800.0, "figuresWithoutImage": [], "warnings": [],
+             "tables": [{"label": "C1 per comparison", "width": 700.0, "overflow": -100.0}],
+             "sections": [{"id": "at-full-scale", "images": 1,
+                           "text": "Read from the store. Verdict at full scale (C5): fails. The barrier falls."}]}
+    assert reading_problems(clean, notebook=True) == []
+    defects = {
+        "'nan' on the page": {"columnText": "the mean rank correlation is nan."},
+        "a table 1200 px wide": {"tables": [{"label": "verdicts", "width": 1200.0, "overflow": 400.0}]},
+        "an empty figure": {"figuresWithoutImage": ["Fig. 3 the compression figure"]},
+        "no figure": {"sections": [{**clean["sections"][0], "images": 0}]},
+        "no verdict sentence": {"sections": [{**clean["sections"][0], "text": "C3's Spearman table, and no verdict."}]},
+        "no full-scale section": {"sections": []},
+        "a warning in a cell's output": {"warnings": ["TqdmWarning: IProgress not found."]},
+    }
+    for problem, change in defects.items():
+        found = reading_problems({**clean, **change}, notebook=True)
+        assert len(found) == 1 and problem in found[0], (problem, found)
+    assert reading_problems({**clean, "sections": []}, notebook=False) == []  # the intro has no such section
