@@ -411,7 +411,7 @@ def c3_quantization(within: pd.DataFrame, ci: str = "t", confidence: float = 0.9
                           f"difference {r['mean']:+.2f} ({ci_text(r.low, r.high, '+.2f', confidence)}) {r.verdict}"
                           for _, r in parts[parts["part"] == "pruning > quantizer"].iterrows())
     svd = parts[parts["part"] == "SVD closer to pruning"]
-    pooled = "; ".join(f"{p}, {q}: {j.pooled.estimate:+.3f} [{j.pooled.low:+.3f}, {j.pooled.high:+.3f}] {j.verdict}"
+    pooled = "; ".join(f"{p}, {q}: {interval_words(j.pooled.estimate, j.pooled.low, j.pooled.high)} {j.verdict}"
                        for (p, q), j in judged.items())
     result["sentence"] = (f"Within each level, the rank correlation between compression strength and the drop, "
                           f"magnitude pruning against each quantizer: {described}."
@@ -467,7 +467,7 @@ def c4_patterns(trend: pd.DataFrame) -> ClaimResult:
     describe = "; ".join(f"{k}: {v}" for k, v in {**by_family, **by_method}.items()) or "no pruning rows"
     pooled = "" if overall is None else (
         f" Over all {overall.pooled.comparisons} testable comparisons once, the pooled trend is "
-        f"{overall.pooled.estimate:+.4f} [{overall.pooled.low:+.4f}, {overall.pooled.high:+.4f}] ({overall.verdict});"
+        f"{interval_words(overall.pooled.estimate, overall.pooled.low, overall.pooled.high)} ({overall.verdict});"
         f" comparisons: {overall.counts['holds']} hold, {overall.counts['fails']} fail, "
         f"{overall.counts['inconclusive']} inconclusive, {overall.counts['not_testable']} not testable.")
     sentence = (f"Per sparsity family and pruning method, the pooled C1 pattern ({describe})"

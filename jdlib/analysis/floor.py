@@ -80,6 +80,11 @@ def dense_interval(accuracies: Iterable[float], n_questions: int | None, outcome
     return mean, float(np.clip(low, 0, 1)), float(np.clip(high, 0, 1))  # accuracy is bounded
 
 
+def dense_text(dense: float, low: float, high: float) -> str:
+    """"dense 0.593 [0.521, 0.665]", or "dense 0.593 (no interval)"."""
+    return f"dense {dense:.3f} " + (f"[{low:.3f}, {high:.3f}]" if np.isfinite(low) else "(no interval)")
+
+
 def learnability_gate(accuracies: Iterable[float], n_questions: int | None, floor: float, *,
                       outcomes: np.ndarray | None = None, shared_questions: bool = True,
                       margin: float = GATE_MARGIN, confidence: float = CONFIDENCE) -> GateResult:
@@ -90,7 +95,7 @@ def learnability_gate(accuracies: Iterable[float], n_questions: int | None, floo
     dense, low, high = dense_interval(acc, n_questions, outcomes, shared_questions, confidence)
     passes = bool(np.isfinite(low) and low > floor + margin)
     words = "wholly above" if passes else "not wholly above"
-    reason = (f"dense {dense:.3f} [{low:.3f}, {high:.3f}] {words} the floor {floor:.3f} + margin {margin:g}"
+    reason = (f"{dense_text(dense, low, high)} {words} the floor {floor:.3f} + margin {margin:g}"
               + ("" if len(acc) > 1 else " (one seed: questions only)")
               + ("" if n_questions is not None or outcomes is not None else " (questions unknown: seeds only)"))
     return GateResult(passes, dense, low, high, float(floor), margin, len(acc), reason)

@@ -23,7 +23,7 @@ from ..settings.compression import KNOBS
 from ..settings.spec import DifficultyOrder
 from ..sweep import sweep
 from . import claims, compression, intervals, pooling, stats
-from .floor import GATE_MARGIN, level_gates, row_floors
+from .floor import GATE_MARGIN, dense_text, level_gates, row_floors
 from .sentences import level_label
 
 NOT_RUN = "not run"
@@ -147,7 +147,7 @@ def gate_reason(spec, gates: pd.DataFrame, statistic: str, needed: int) -> tuple
     testable = len(passed) >= needed
     out = [f"{spec.level} {level_label(_plain(r[spec.level]))}"
            + (f" of {r['task'].split('/')[-1]}" if spec.across_tasks else "")
-           + f" (dense {r['dense']:.3f} [{r['low']:.3f}, {r['high']:.3f}], floor {r['floor']:.3f})"
+           + f" ({dense_text(r['dense'], r['low'], r['high'])}, floor {r['floor']:.3f})"
            for _, r in left.iterrows()]
     head = f"{len(passed)} of {len(gates)} levels pass the gate"
     if testable:
