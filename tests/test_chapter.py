@@ -6,6 +6,7 @@ import pytest
 import yaml
 
 import jdlib
+from conftest import AWAITING_GPU
 from jdlib.analysis.chapter import committed
 from jdlib.analysis.sentences import FULL_SCALE
 from jdlib.book import notebooks
@@ -59,8 +60,13 @@ def test_the_ablation_chapters_show_their_claims_full_scale_figure_and_verdict(b
 @pytest.mark.parametrize("chapter", CHAPTERS)
 def test_every_chapter_shows_its_full_grid_figure_and_verdict_from_the_committed_store(chapter):
     """What the book's "At full scale" sections show, from results/full.sqlite: fails while a chapter's
-    full grid is not whole there (its status says how much of it is)."""
+    full grid is not whole there (its status says how much of it is), unless the grid awaits its GPU run
+    (conftest.AWAITING_GPU), when the section must say so."""
     found = committed(chapter)
+    if chapter in AWAITING_GPU:
+        assert found.rows is None and "is not whole in the committed store" in found.status, \
+            f"{chapter}'s full grid is in the store now: take it out of conftest.AWAITING_GPU"
+        return
     assert found.rows is not None, found.status
     assert found.figure() is not None and found.verdict.startswith(FULL_SCALE) and found.table() is not None
 
