@@ -1,7 +1,7 @@
 """The learnability screen's report as the chapters show it: the committed report and a synthetic one."""
 import pytest
 
-from jdlib.analysis.screen import SCREEN, load_screen, screen_sentence, screen_table
+from jdlib.analysis.screen import SCREEN, load_screen, screen_page, screen_sentence, screen_table
 
 
 def synthetic():
@@ -24,7 +24,7 @@ def test_the_table_marks_passes_missing_levels_and_the_choice():
 
 def test_the_sentence_gives_the_rule_the_choice_and_what_is_incomplete():
     text = screen_sentence(synthetic())
-    assert "2 candidate" in text and "1 lack rows" in text and "1 tasks pass" in text and "It chose a." in text
+    assert "2 candidate" in text and "1 lack rows" in text and "1 tasks pass at every level screened for them" in text and "It chose a." in text
 
 
 def test_the_committed_screen_chose_tasks_that_pass_every_level():
@@ -48,3 +48,8 @@ def test_the_full_fine_tuning_grids_take_the_tasks_the_screen_chose(setting):
     screen = load_screen(SCREEN)
     assert set(config.tasks) <= set(screen["chosen"])
     assert config.steps == screen["recipe"]["steps"] and config.max_train is None
+
+
+def test_the_page_table_drops_intervals_and_names_the_choice():
+    html = screen_page(synthetic()).to_html()
+    assert "0.700 +" in html and "[" not in html.split("<tbody>")[1] and "learnability screen" in html

@@ -6,9 +6,12 @@ import json
 from pathlib import Path
 
 import pandas as pd
+from IPython.display import Markdown
 
 from ..config import ROOT
-from .tables import interval_text, short_task
+from pandas.io.formats.style import Styler
+
+from .tables import interval_text, page, short_task
 
 SCREEN = ROOT / "bench" / "results" / "learnability_h200.json"
 
@@ -21,8 +24,8 @@ def load_screen(path: str | Path = SCREEN) -> dict:
     return json.loads(path.read_text())
 
 
-def screen_table(screen: dict) -> pd.DataFrame:
-    """A row per screened task: its floor, the dense accuracy with its interval per level (+ passes the
+def screen_table(screen: dict, intervals: bool = True) -> pd.DataFrame:
+    """A row per screened task: its floor, the dense accuracy (with its interval) per level (+ passes the
     gate, - does not), the rise with data, and whether the rule chose it."""
     levels = sorted({level for t in screen["tasks"].values() for level in t["levels"]}, key=float)
     rows = []
@@ -30,11 +33,12 @@ def screen_table(screen: dict) -> pd.DataFrame:
         row = {"task": short_task(name), "train": task["train_size"], "floor": round(task["floor"], 3)}
         for level in levels:
             v = task["levels"].get(level)
-            row[f"dense at {float(level):g}"] = ("not run" if v is None else
-                                                 f"{interval_text(v['dense'], v['low'], v['high'], signed=False)} "
-                                                 f"{'+' if v['passes'] else '-'}")
+            dense = (interval_text(v["dense"], v["low"], v["high"], signed=False) if intervals
+                     else f"{v['dense']:.3f}") if v else ""
+            row[f"dense at {float(level):g}"] = f"{dense} {'+' if v['passes'] else '-'}" if v else "not run"
         rise = task.get("data_gradient")
-        row["rise with data"] = interval_text(rise["rise"], rise["low"], rise["high"]) if rise else "none"
+        row["rise with data"] = ("none" if not rise else interval_text(rise["rise"], rise["low"], rise["high"])
+                                 if intervals else f"{rise['rise']:+.3f}")
         row["chosen"] = "yes" if name in screen["chosen"] else ""
         rows.append(row)
     return pd.DataFrame(rows)
@@ -44,12 +48,24 @@ def screen_sentence(screen: dict) -> str:
     """How the fine-tuning chapters' tasks were chosen, in the screen's own numbers."""
     recipe, gate = screen["recipe"], screen["gate"]
     chosen = ", ".join(short_task(t) for t in screen["chosen"]) or "no task"
-    learned = [n for n, t in screen["tasks"].items() if t["levels"] and all(v["passes"] for v in t["levels"].values())]
+    learned = [n for n, t in screen["tasks"].items() if t["levels"] and all(v["passes"] for v in t["levels"].values())]  # at the levels it has
     incomplete = f" ({len(screen['incomplete'])} lack rows at some level or seed)" if screen.get("incomplete") else ""
     return (f"The tasks were chosen by a learnability screen before any pruning result was read: dense fine-tunes "
             f"of {len(screen['tasks'])} candidate BIG-bench tasks{incomplete} on their whole training splits, "
             f"{recipe['steps']:,} updates at every data fraction, {len(recipe['seeds'])} seeds, on "
             f"{', '.join(screen['devices'])}. A level passes when the dense accuracy's 95% interval lies wholly above "
-            f"the task's floor ({gate['floor']}) plus {gate['margin']:g}; {len(learned)} tasks pass at every screened "
-            f"level. The rule, fixed in bench/learnability.py before the screen ran: {screen['rule']}. "
+            f"the task's floor ({gate['floor']}) plus {gate['margin']:g}; {len(learned)} tasks pass at every level screened "
+            f"for them. The rule, fixed in bench/learnability.py before the screen ran: {screen['rule']}. "
             f"It chose {chosen}.")
+
+
+def screen_page(screen: dict) -> Styler:
+    """The screen's table as a page shows it: dense accuracies without intervals (they are in `screen_table`)."""
+    return page(screen_table(screen, intervals=False).drop(columns="train"),
+                "The learnability screen: dense accuracy per data fraction (+ passes the gate), the task's floor, "
+                "the rise with data, and the rule's choice")
+
+
+def screen_summary(path: str | Path = SCREEN) -> Markdown:
+    """The chapter's paragraph on how its tasks were chosen."""
+    return Markdown(screen_sentence(load_screen(path)))
