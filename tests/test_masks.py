@@ -17,11 +17,12 @@ def test_prunable_scope_is_block_linear_weights_only(arch):
     assert names == all_2d
 
 
+@pytest.mark.parametrize("method", ["magnitude", "random", "large"])
 @pytest.mark.parametrize("scope", ["global", "layer", "row"])
 @pytest.mark.parametrize("sparsity", [0.1, 0.37, 0.5, 0.9])
-def test_realised_sparsity_is_exact(scope, sparsity):
+def test_realised_sparsity_is_exact(method, scope, sparsity):
     model = tiny_model("bert", head="classification", num_labels=2).model
-    masks, report = prune(model, sparsity=sparsity, scope=scope)
+    masks, report = prune(model, method=method, sparsity=sparsity, scope=scope, seed=5)
     total = sum(k.numel() for k in masks.keep.values())
     if scope == "global":
         assert report.realised_sparsity == round(sparsity * total) / total

@@ -1,4 +1,5 @@
-"""Compression of the prunable weights: pruning (magnitude, and calibration-based methods)."""
+"""Compression of the prunable weights: pruning (magnitude, calibration-based methods and the
+random/large controls), quantization, low rank."""
 from __future__ import annotations
 
 import time
@@ -8,6 +9,7 @@ import torch
 from torch import nn
 
 from .calibrate import calibration_from_c4, calibration_from_texts, check_calibration, compress_blocks
+from .controls import large_masks, random_masks
 from .lowrank import LowRankReport, low_rank
 from .magnitude import magnitude_masks, magnitude_ranking
 from .masks import GlobalRanking, Masks, parse_pattern, pattern_sparsity, prunable_weights
@@ -19,20 +21,24 @@ from .wanda import prune_wanda
 
 @dataclass(frozen=True)
 class Method:
-    """A compression method: its family and whether it needs calibration data."""
+    """A compression method: its family, whether it needs calibration data, and whether its result
+    depends on a seed (the cell's)."""
 
     name: str
     family: str  # "pruning", "quantization" or "low rank"
     calibrated: bool
+    seeded: bool = False
 
 
 # The one table of methods: everything else reads its names and properties from here.
 METHODS = {m.name: m for m in (Method("magnitude", "pruning", False), Method("wanda", "pruning", True),
-                               Method("sparsegpt", "pruning", True), Method("rtn", "quantization", False),
+                               Method("sparsegpt", "pruning", True), Method("random", "pruning", False, seeded=True),
+                               Method("large", "pruning", False), Method("rtn", "quantization", False),
                                Method("gptq", "quantization", True), Method("svd", "low rank", False))}
 PRUNE_METHODS = tuple(n for n, m in METHODS.items() if m.family == "pruning")
 LOW_RANK_METHODS = tuple(n for n, m in METHODS.items() if m.family == "low rank")
 CALIBRATED = tuple(n for n, m in METHODS.items() if m.calibrated)
+SEEDED = tuple(n for n, m in METHODS.items() if m.seeded)
 # Calibrated methods prune block after block, so no threshold spans the model: the default
 # scope "global" stands for each method's own comparison group.
 OWN_SCOPE = {"wanda": "row", "sparsegpt": "layer"}
@@ -59,14 +65,18 @@ def prune(
     scope: str = "global",
     calibration: torch.Tensor | None = None,
     ranking: GlobalRanking | None = None,
+    seed: int = 0,
 ) -> tuple[Masks, PruneReport]:
     """Prune `model` in place; return the keep-masks and a report of the realised sparsity.
 
     `ranking` (from `magnitude_ranking`) lets a sweep rank the pre-trained weights once and
-    derive every sparsity level from it. Wanda and SparseGPT need `calibration` (token ids,
-    n_samples x seq_len); magnitude uses it only to measure the block errors. For them `scope`
-    "global" means the method's own comparison group: Wanda's output row, SparseGPT's matrix
-    (chosen per 128-column block); Wanda also takes "layer". The report says which was used.
+    derive every sparsity level from it (magnitude and large). Wanda and SparseGPT need
+    `calibration` (token ids, n_samples x seq_len); the others use it only to measure the block
+    errors. For Wanda and SparseGPT `scope` "global" means the method's own comparison group:
+    Wanda's output row, SparseGPT's matrix (chosen per 128-column block); Wanda also takes "layer".
+    The report says which was used. The controls: "random" prunes uniformly random weights drawn
+    with `seed` (the only method that reads it), "large" the largest-magnitude weights; both
+    realise magnitude's sparsity exactly.
     """
     if method not in PRUNE_METHODS:
         raise ValueError(f"method={method!r} is not valid: use one of {', '.join(PRUNE_METHODS)}")
@@ -90,7 +100,12 @@ def prune(
     elif method == "sparsegpt":
         keep, result = prune_sparsegpt(model, calibration, target, pattern)
     else:
-        keep = magnitude_masks(model, target, pattern, scope, ranking)
+        if method == "random":
+            keep = random_masks(model, target, pattern, scope, seed)
+        elif method == "large":
+            keep = large_masks(model, target, pattern, scope, ranking)
+        else:
+            keep = magnitude_masks(model, target, pattern, scope, ranking)
 
         def apply(prefix: str, linears: dict[str, nn.Linear], stats: dict) -> None:
             for name, linear in linears.items():
@@ -107,6 +122,6 @@ def prune(
 
 __all__ = [
     "prune", "PruneReport", "Masks", "magnitude_ranking", "prunable_weights", "parse_pattern", "PRUNE_METHODS",
-    "quantize", "QuantReport", "QUANT_METHODS", "low_rank", "LowRankReport",
+    "SEEDED", "quantize", "QuantReport", "QUANT_METHODS", "low_rank", "LowRankReport",
     "calibration_from_texts", "calibration_from_c4",
 ]

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..compress import (CALIBRATED, LOW_RANK_METHODS, QUANT_METHODS, LowRankReport, QuantReport, low_rank,
+from ..compress import (CALIBRATED, LOW_RANK_METHODS, QUANT_METHODS, SEEDED, LowRankReport, QuantReport, low_rank,
                         magnitude_ranking, prune, quantize)
 from ..compress.masks import Masks, prunable_weights
 
@@ -31,13 +31,13 @@ def summarise(report) -> dict[str, float]:
 
 
 class CompressedWeights:
-    """Compressed pre-trained weights of `model`, cached per (method, pattern, sparsity[, extra]).
+    """Compressed pre-trained weights of `model`, cached per (method, pattern, sparsity[, extra][, seed]).
 
     `apply` must be called while the model holds its pre-trained weights (restore them first):
     the first call for a key compresses the model in place and keeps a copy of the compressed
     weights; later calls copy that back. The magnitude ranking of the pre-trained weights is
-    computed once and every global unstructured magnitude level is derived from it (the other
-    scopes and N:M select within each matrix or group and need no ranking). `max_cached` bounds
+    computed once and every global unstructured magnitude (or large) level is derived from it (the
+    other scopes and N:M select within each matrix or group and need no ranking). `max_cached` bounds
     how many compressed copies are kept (None: all; 0: none, for a model too large to copy,
     whose cells are then run grouped by compression). `summary` is what the compression of the
     state last put in reported (see `summarise`); `timing` what it cost this call: the seconds
@@ -55,21 +55,22 @@ class CompressedWeights:
         self.timing: dict[str, object] = {}
 
     def apply(self, method: str, pattern: str, sparsity: float, calibration: Callable[[], torch.Tensor] | None = None,
-              extra: tuple[Hashable, ...] = (), options: dict | None = None) -> Masks:
+              extra: tuple[Hashable, ...] = (), options: dict | None = None, seed: int = 0) -> Masks:
         """Put the compressed weights into the model and return their masks.
 
         `calibration` makes the calibration token ids for Wanda and SparseGPT (called only
         when they compress); `extra` adds what else the result depends on (the calibration
-        data's source, say) to the cache key.
+        data's source, say) to the cache key. `seed` draws a seeded method's weights (random
+        pruning: the cell's seed) and then enters the key; the other methods ignore it.
 
         `method` may also be a quantizer ("rtn", "gptq": `options` bits, group_size) or "svd"
         (`options` rank, rank_fraction of the full rank, or energy): the weights are then quantized or replaced by their
         truncated SVD, and the masks mark the weights that came out exactly zero. `extra` must
         then carry the options too (the cache key is made of method, pattern, sparsity, extra).
         """
-        key = (method, pattern, sparsity, *extra)
+        key = (method, pattern, sparsity, *extra, *((seed,) if method in SEEDED else ()))
         if key not in self.cache:
-            ranked = method == "magnitude" and self.scope == "global" and pattern == "unstructured"
+            ranked = method in ("magnitude", "large") and self.scope == "global" and pattern == "unstructured"
             if ranked and self.ranking is None:
                 self.ranking = magnitude_ranking(self.model)
             if method in CALIBRATED and calibration is None:
@@ -79,7 +80,7 @@ class CompressedWeights:
             else:
                 masks, report = prune(self.model, method=method, sparsity=sparsity, pattern=pattern,
                                       scope=self.scope, calibration=calibration() if method in CALIBRATED else None,
-                                      ranking=self.ranking if ranked else None)
+                                      ranking=self.ranking if ranked else None, seed=seed)
             self.summary = summarise(report)
             self.timing = {"compress_seconds": round(report.wall_time_s, 3), "compression_cached": False}
             if self.max_cached != 0:

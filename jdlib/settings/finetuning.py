@@ -59,18 +59,20 @@ class FinetuneRunner:
         self.compressed = CompressedWeights(self.loaded.model, config.scope)
         self.task_name = task_name
 
-    def _compress(self, method: str, pattern: str, sparsity: float) -> Masks:
+    def _compress(self, method: str, pattern: str, sparsity: float, seed: int = 0) -> Masks:
+        """The compressed pre-trained weights put in; `seed` draws random pruning's (the cell's seed)."""
         config = self.config
         return self.compressed.apply(method, pattern, sparsity, calibration=lambda: calibration_for(
             config.calibration, self.loaded.tokenizer, self.task.train["text"], config.calibration_samples,
-            config.calibration_seq_len))
+            config.calibration_seq_len), seed=seed)
 
     def fine_tune(self, cell: dict) -> dict:
         """Fine-tune the cell's model in place (left in `self.loaded.model`); return what the run records."""
         if cell["task"] != self.task_name:
             self._load(cell["task"])
         restore(self.loaded.model, self.pretrained)
-        masks = None if cell["transfer"] == "dense" else self._compress(cell["method"], cell["pattern"], cell["sparsity"])
+        masks = None if cell["transfer"] == "dense" else self._compress(
+            cell["method"], cell["pattern"], cell["sparsity"], cell["seed"])
         if cell["transfer"] == "dense_freeze":
             # The masks only say which weights to freeze: the model starts unpruned, so they are
             # held at their pre-trained values, not at the compressed ones (zero).

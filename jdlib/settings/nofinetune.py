@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import pandas as pd
 from transformers import AutoConfig
 
-from ..compress import CALIBRATED
+from ..compress import CALIBRATED, SEEDED
 from ..compress.calibrate import calibration_for
 from ..config import SweepConfig, param
 from ..data import Task, load_task
@@ -84,9 +84,11 @@ def compression_options(cell: dict) -> dict:
 
 
 def state_of(cell: dict) -> tuple:
-    """The compressed state a cell needs (its weights do not depend on anything else here)."""
+    """The compressed state a cell needs (its weights do not depend on anything else here; a seeded
+    method's, random pruning's, on the cell's seed too)."""
     return (cell["method"], cell["pattern"], float(cell["sparsity"]),
-            *((k, cell[k]) for k in COMPRESSION_FIELDS if k in cell))
+            *((k, cell[k]) for k in COMPRESSION_FIELDS if k in cell),
+            *((("seed", cell["seed"]),) if cell["method"] in SEEDED else ()))
 
 
 def scoring_cells(config: NoFinetuneConfig, level: str | None, values: Sequence) -> list[dict]:
@@ -156,7 +158,7 @@ class ScoringRunner:
         if cell["transfer"] != "dense":
             masks = self.compressed.apply(cell["method"], cell["pattern"], cell["sparsity"],
                                           calibration=lambda: self._calibration(cell["task"]), extra=state[3:],
-                                          options=compression_options(cell))
+                                          options=compression_options(cell), seed=cell["seed"])
             self.sparsity, self.compression, self.timing = masks.sparsity, self.compressed.summary, self.compressed.timing
         self.state, self.scorers = state, {}
 
