@@ -25,6 +25,7 @@ from scipy import stats as sps
 from ..compress import LOW_RANK_METHODS, PRUNE_METHODS, QUANT_METHODS
 from .pooling import ALPHA, NOT_TESTABLE, Judged, holm, judge
 from .pooling import counts as count_verdicts
+from .sentences import basin_sentence
 from .stats import verdict
 
 CI_METHODS = ("t", "bootstrap")
@@ -315,14 +316,10 @@ def c5_basin(frame: pd.DataFrame, level: str, difficulty, metric: str = "barrier
               "diff_mean": mean, "diff_low": low, "diff_high": high,
               "easy_mean": easy_mean, "easy_low": easy_low, "easy_high": easy_high,
               "hard_mean": hard_mean, "hard_low": hard_low, "hard_high": hard_high}
-    name = (lambda v: str(v)) if isinstance(easy, str) else (lambda v: f"{level} {v:g}")
-    result["sentence"] = (
-        f"The loss barrier between the dense and the sparse fine-tuned solutions is {easy_mean:.4f} "
-        f"({ci_text(easy_low, easy_high, '.4f', confidence)}) on the easy level ({name(easy)}) and "
-        f"{hard_mean:.4f} ({ci_text(hard_low, hard_high, '.4f')}) on the hard one ({name(hard)}); the paired "
-        f"difference hard - easy over {len(pairs)} seed/sparsity pairs is {mean:+.4f} ({ci_text(low, high, '+.4f')}): "
-        f"the barrier rises ({rising}); the easy barrier against {EASY_TOLERANCE:g} x the dense loss "
-        f"({tolerance:.4f}): near zero ({easy_part}). Verdict on C5: {result['verdict']}.")
+    # one source for C5's words: sentences.basin_sentence says what the sign of hard - easy means
+    result["sentence"] = basin_sentence(result) if len(pairs) else (
+        f"No seed/sparsity pair has a barrier at both the easiest and the hardest {level}, so C5 has nothing "
+        f"to compare. Verdict on C5: {result['verdict']}.")
     return ClaimResult.from_parts("C5", result, C5_STATISTIC, headline="diff", resamples="pairs")
 
 

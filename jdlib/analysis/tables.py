@@ -123,3 +123,67 @@ def summary(frame: pd.DataFrame, by: list[str], value: str, caption: str, digits
     table = table.rename(columns={"mean": f"mean {value}", "lowest": f"lowest {value}",
                                   "highest": f"highest {value}"})
     return page(table, caption, digits)
+
+
+COMPARISON_COLUMNS = ("setting", "knob", "contrast", "part", "quantizer", "task", "family", "method", "statistic", "comparison",
+                      "easy", "hard", "estimate", "low", "high", "verdict", "testable_reason")
+
+
+def comparisons(table: pd.DataFrame, caption: str, digits: int = 3) -> Styler:
+    """A claim's comparisons (its `units`, or C1's and C4's table) as a page shows them: who is compared,
+    the statistic, the estimate with its interval in one column, the verdict and why the comparison is
+    testable or not; a task by its last name (`99_distractors`, the setting names the rest). The other
+    columns (slopes per level, violations) stay in the whole table behind a toggle."""
+    if table is None:  # a claim that was not run has no comparisons
+        table = pd.DataFrame(columns=["verdict"])
+    out = table[[c for c in COMPARISON_COLUMNS if c in table]].rename(columns={"testable_reason": "testable"})
+    if "task" in out:
+        out["task"] = out["task"].map(lambda t: t.split("/")[-1] if isinstance(t, str) else t)
+    if "testable" in out:  # the reason's head; the levels below the floor stand in the gate table
+        out["testable"] = out["testable"].map(lambda r: r.split("; ")[0] if isinstance(r, str) else r)
+    if "estimate" in out:
+        out = with_interval(out, name="estimate [95% CI]", digits=digits)
+    return page(out, caption, digits)
+
+
+def claim_summary(summary: pd.DataFrame) -> Styler:
+    """The claim-per-row summary (`verdicts.summary`) without its sentences (each claim's section gives its
+    evidence and what is not testable): claim, verdict, pooled estimate, counts, floor-corrected verdict."""
+    return page(summary.drop(columns=["not testable", "evidence"], errors="ignore"),
+                "Each claim's verdict, pooled estimate and comparisons; the sections below give the evidence",
+                keep=("verdict", "floor-corrected"))
+
+
+def gates(table: pd.DataFrame) -> Styler:
+    """The learnability gate per setting, task and level (`verdicts.gates_table`): the dense accuracy with
+    its interval in one column beside the floor, chance and majority-class rates ("–" where there is none)."""
+    caption = "The gate: the dense model's accuracy per level against the task's floor"
+    if table.empty:
+        return page(table, caption)
+    out = with_interval(table, "dense", name="dense [95% CI]", signed=False)
+    out["testable"] = out["testable"].map({True: "yes", False: "no"})
+    out["chance / majority"] = [f"{_rate(c)} / {_rate(m)}" for c, m in zip(out["chance"], out["majority"])]
+    at = list(out.columns).index("chance")
+    out = out.drop(columns=["chance", "majority"])
+    out.insert(at, "chance / majority", out.pop("chance / majority"))
+    return page(out, caption, keep=("testable",))
+
+
+def _rate(value) -> str:
+    """A rate as the gate table gives it: three decimals, or "–" where there is none."""
+    return "–" if value is None or pd.isna(value) else f"{value:.3f}"
+
+
+def pooled(by_setting: pd.DataFrame, caption: str, digits: int = 4) -> Styler:
+    """Pooled verdicts per setting or group (C1's `by_setting`, `verdicts.setting_table`; C4's table by
+    family and method): the pooled estimate with its interval, the
+    between-study spread where there are studies to spread, the counts of verdicts in one column, and
+    the comparisons that fail after Holm's adjustment where any do."""
+    out = with_interval(by_setting, name="estimate [95% CI]", digits=digits)
+    counts = [c for c in ("holds", "fails", "inconclusive", "not_testable") if c in out]
+    out["holds / fails / inconclusive / not testable"] = [
+        " / ".join(str(int(r[c])) for c in counts) for _, r in out[counts].iterrows()]
+    out = out.drop(columns=counts)
+    empty = [c for c in out.columns if out[c].map(lambda v: v is None or v == "" or (isinstance(v, float)
+                                                                                    and np.isnan(v))).all()]
+    return page(out.drop(columns=empty), caption, digits)
