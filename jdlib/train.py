@@ -54,7 +54,8 @@ def deterministic(enabled: bool = True) -> Iterator[None]:
     cuBLAS needs CUBLAS_WORKSPACE_CONFIG before its first call; jdlib sets it on import (see
     jdlib/__init__.py) unless the user has. The previous mode is restored on exit.
     """
-    before, warn_only = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
+    before = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
     torch.use_deterministic_algorithms(enabled)
     try:
         yield
@@ -239,76 +240,67 @@ def finetune(
         raise ValueError("compile=True needs the model on a CUDA device")
 
     with deterministic(cuda and deterministic_algorithms):
-        return _finetune(loaded, train, transfer, masks, epochs, steps, batch_size, lr, max_length, seed,
-                         warmup_ratio, weight_decay, progress, precision, fixed_shape, cuda_graph, compile)
-
-
-def _finetune(loaded, train, transfer, masks, epochs, steps, batch_size, lr, max_length, seed, warmup_ratio,
-              weight_decay, progress, precision, fixed_shape, cuda_graph, compile) -> list[float]:
-    model = loaded.model
-    device = next(model.parameters()).device
-    cuda = device.type == "cuda"
-    seed_everything(seed)
-    enforcer = Transfer(model, masks, transfer)
-    data = encode(loaded, train, max_length).to(device)
-    generator = torch.Generator().manual_seed(seed)
-    total = update_count(len(data), batch_size, epochs, steps)
-    if cuda_graph:
-        # A tensor learning rate: the captured optimizer step reads the schedule's current value.
-        optimizer = torch.optim.AdamW(model.parameters(), lr=torch.tensor(lr, device=device),
-                                      weight_decay=weight_decay, fused=True, capturable=True)
-    else:
-        optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay,
-                                      **({"fused": True} if cuda else {}))
-    scheduler = get_linear_schedule_with_warmup(optimizer, math.ceil(warmup_ratio * total), total)
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16", cache_enabled=False)
-    forward = torch.compile(model) if compile else model
-
-    def eager_step(batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        with autocast:
-            loss = forward(**batch).loss
-        loss.backward()
-        enforcer.before_step()
-        optimizer.step()
-        enforcer.after_step()
-        return loss.detach()
-
-    model.train()
-    graphed = None
-    if cuda_graph:
-        try:
-            graphed = GraphedStep(eager_step, data, batch_size, optimizer)
-        except RuntimeError as err:  # an op that cannot be captured: the same steps, launched one by one
-            warnings.warn(f"fine-tuning without a CUDA graph: capturing the step failed ({err})", stacklevel=2)
-    losses = torch.empty(total, device=device)
-    bar = tqdm(total=total, desc=f"fine-tune ({transfer})", disable=not progress, leave=False)
-    done = 0
-    while done < total:
-        order = torch.randperm(len(data), generator=generator)
-        if fixed_shape:
-            index, real = (t.to(device) for t in fill_last_batch(order, batch_size))
-            batches = zip(index, real)
+        seed_everything(seed)
+        enforcer = Transfer(model, masks, transfer)
+        data = encode(loaded, train, max_length).to(device)
+        generator = torch.Generator().manual_seed(seed)
+        total = update_count(len(data), batch_size, epochs, steps)
+        if cuda_graph:
+            # A tensor learning rate: the captured optimizer step reads the schedule's current value.
+            optimizer = torch.optim.AdamW(model.parameters(), lr=torch.tensor(lr, device=device),
+                                          weight_decay=weight_decay, fused=True, capturable=True)
         else:
-            batches = ((i, None) for i in order.split(batch_size))
-        for index, real in batches:
-            if done == total:
-                break
-            if graphed is not None:
-                loss = graphed(index, real)
+            optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay,
+                                          **({"fused": True} if cuda else {}))
+        scheduler = get_linear_schedule_with_warmup(optimizer, math.ceil(warmup_ratio * total), total)
+        autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16", cache_enabled=False)
+        forward = torch.compile(model) if compile else model
+
+        def eager_step(batch: dict[str, torch.Tensor]) -> torch.Tensor:
+            with autocast:
+                loss = forward(**batch).loss
+            loss.backward()
+            enforcer.before_step()
+            optimizer.step()
+            enforcer.after_step()
+            return loss.detach()
+
+        model.train()
+        graphed = None
+        if cuda_graph:
+            try:
+                graphed = GraphedStep(eager_step, data, batch_size, optimizer)
+            except RuntimeError as err:  # an op that cannot be captured: the same steps, launched one by one
+                warnings.warn(f"fine-tuning without a CUDA graph: capturing the step failed ({err})", stacklevel=2)
+        losses = torch.empty(total, device=device)
+        bar = tqdm(total=total, desc=f"fine-tune ({transfer})", disable=not progress, leave=False)
+        done = 0
+        while done < total:
+            order = torch.randperm(len(data), generator=generator)
+            if fixed_shape:
+                index, real = (t.to(device) for t in fill_last_batch(order, batch_size))
+                batches = zip(index, real)
             else:
-                batch = data.batch(index, trim=not fixed_shape)
-                if real is not None:
-                    batch["labels"] = torch.where(real, batch["labels"], IGNORE)
-                loss = eager_step(batch)
-                optimizer.zero_grad()
-            losses[done].copy_(loss)
-            scheduler.step()
-            done += 1
-            bar.update()
-    bar.close()
-    optimizer.zero_grad(set_to_none=True)
-    model.eval()
-    return losses.tolist()
+                batches = ((i, None) for i in order.split(batch_size))
+            for index, real in batches:
+                if done == total:
+                    break
+                if graphed is not None:
+                    loss = graphed(index, real)
+                else:
+                    batch = data.batch(index, trim=not fixed_shape)
+                    if real is not None:
+                        batch["labels"] = torch.where(real, batch["labels"], IGNORE)
+                    loss = eager_step(batch)
+                    optimizer.zero_grad()
+                losses[done].copy_(loss)
+                scheduler.step()
+                done += 1
+                bar.update()
+        bar.close()
+        optimizer.zero_grad(set_to_none=True)
+        model.eval()
+        return losses.tolist()
 
 
 class GraphedStep:
