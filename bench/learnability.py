@@ -101,7 +101,7 @@ def judge(config: setting1.Setting1Config, store: ResultsStore) -> dict:
                                   "train_examples": int(rows["train_examples"].iloc[0]), "seeds": len(acc),
                                   "passes": gate.passes, "reason": gate.reason}
             accuracy_by_level[level] = acc
-        entry = {"kind": task.kind, "train_size": len(load_task(task_name).train), "eval_size": len(labels),
+        entry = {"kind": task.kind, "train_size": len(task.train), "eval_size": len(labels),
                  "chance": round(task.chance, 4), "floor": round(task_floor, 4), "levels": levels}
         if len(accuracy_by_level) >= 2 and all(len(a) > 1 for a in accuracy_by_level.values()):
             smallest, largest = min(accuracy_by_level), max(accuracy_by_level)

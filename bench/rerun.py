@@ -73,14 +73,13 @@ def main() -> None:
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as scratch_dir:
         scratch = ResultsStore(Path(scratch_dir) / "rerun.sqlite")
-        groups: dict[str, list[dict]] = {}  # cells whose configs agree share one runner
+        groups: dict[str, tuple] = {}  # cells whose configs agree share one runner
         for row in rows:
             spec, config = config_for(args.setting, row["config"], args.device, args.executor)
-            groups.setdefault(json.dumps(dataclasses.asdict(config), sort_keys=True, default=str), []).append(row)
-        for group in groups.values():
-            spec, config = config_for(args.setting, group[0]["config"], args.device, args.executor)
-            run_grid(args.setting, [r["config"] for r in group], spec.make_runner(config), scratch,
-                     executor=args.executor)
+            ident = json.dumps(dataclasses.asdict(config), sort_keys=True, default=str)
+            groups.setdefault(ident, (spec, config, []))[2].append(row["config"])
+        for spec, config, cells in groups.values():
+            run_grid(args.setting, cells, spec.make_runner(config), scratch, executor=args.executor)
         fresh = {r["key"]: r for r in scratch.rows()}
         fresh_outcomes = scratch.outcomes()
         for row in rows:
