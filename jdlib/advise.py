@@ -26,6 +26,7 @@ import pandas as pd
 import yaml
 
 from .analysis import intervals
+from .analysis.verdicts import outcome_grid
 from .config import ConfigError
 from .settings import SETTINGS, load
 
@@ -64,19 +65,6 @@ def advise(rows: pd.DataFrame, tolerance: float, setting: str = "setting2") -> p
             out.append({**group, "level": _plain(level), **_ends(safe, ""), **_ends(unsafe, "unsafe_"),
                         "tolerance": tolerance, "interval": method, "seeds": len(grid.seeds)})
     return pd.DataFrame(out, columns=COLUMNS)
-
-
-def outcome_grid(cells: pd.DataFrame, spec) -> tuple[intervals.OutcomeGrid, str]:
-    """The comparison's cells as C1 reads them, and the interval method: per-question outcomes where every
-    cell has the same number of them, else one "question" per cell holding its accuracy (seeds only)."""
-    shared = not bool(cells.get("eval_seeded", pd.Series([False])).fillna(False).any())
-    stored = "outcomes" in cells and cells["outcomes"].map(lambda o: o is not None and len(o) > 0).all()
-    if stored and cells["outcomes"].map(len).nunique() == 1:
-        grid_rows, method = cells, intervals.METHOD
-    else:
-        grid_rows, method = cells.assign(outcomes=cells["accuracy"].map(lambda a: [a])), "seed_t"
-    grid = intervals.OutcomeGrid.from_rows(grid_rows, level=spec.level, difficulty=spec.order, shared_questions=shared)
-    return grid, method
 
 
 def drops(acc: np.ndarray, conditions: pd.DataFrame) -> dict[str, np.ndarray]:

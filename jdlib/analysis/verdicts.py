@@ -163,19 +163,25 @@ def untestable(statistic: str, rows: pd.DataFrame, spec) -> dict:
             **{f"{name}{end}": np.nan for name in ("rho", "gap", "trend") for end in ("", "_low", "_high")}}
 
 
-def c1_intervals(rows: pd.DataFrame, spec) -> dict:
-    """rho, gap and trend of one comparison (its dense and compressed rows) with their intervals and verdict."""
+def outcome_grid(rows: pd.DataFrame, spec, **grid) -> tuple[intervals.OutcomeGrid, str]:
+    """A comparison's rows as C1 reads them, and the interval method: per-question outcomes where every
+    cell has the same number of them, else one "question" per cell holding its accuracy (only the
+    seeds' spread is left: seed_t). `grid` goes to `OutcomeGrid.from_rows` (by, chance)."""
     with_outcomes = "outcomes" in rows and rows["outcomes"].map(lambda o: o is not None and len(o) > 0).all()
-    corrected = "chance" in rows  # c1_comparisons adds the column when it corrects for chance
     shared = not bool(rows.get("eval_seeded", pd.Series([False])).fillna(False).any())
     if with_outcomes and rows["outcomes"].map(len).nunique() == 1:
         grid_rows, method = rows, intervals.METHOD
-    else:  # one "question" per cell holding its accuracy: only the seeds' spread is left
+    else:
         grid_rows, method = rows.assign(outcomes=rows["accuracy"].map(lambda a: [a])), "seed_t"
+    return intervals.OutcomeGrid.from_rows(grid_rows, level=spec.level, difficulty=spec.order,
+                                           shared_questions=shared, **grid), method
+
+
+def c1_intervals(rows: pd.DataFrame, spec) -> dict:
+    """rho, gap and trend of one comparison (its dense and compressed rows) with their intervals and verdict."""
+    corrected = "chance" in rows  # c1_comparisons adds the column when it corrects for chance
     try:
-        grid = intervals.OutcomeGrid.from_rows(grid_rows, level=spec.level, difficulty=spec.order,
-                                               shared_questions=shared, by=["pattern"],
-                                               chance="chance" if corrected else None)
+        grid, method = outcome_grid(rows, spec, by=["pattern"], chance="chance" if corrected else None)
         found = intervals.intervals(grid, partial(intervals.c1_statistics, chance_corrected=corrected), method=method)
     except ValueError as err:  # a grid that is not whole (a level or seed missing): no interval
         return {"statistic": "", "estimate": np.nan, "low": np.nan, "high": np.nan, "se": np.nan, "df": np.nan,
