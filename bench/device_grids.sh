@@ -46,9 +46,11 @@ if verb == "prepare":
     outcomes_only, tree, grids = rest[0] == "1", Path(rest[1]), rest[2:]
     full = tree / "results/full.sqlite"
     print("seeded", seed(full, store, grids, outcomes_only=outcomes_only).summary())
-    carried = tree / ".gpu/d/stores" / store.name
-    if carried.exists():  # a store of an earlier call, not merged into results/full.sqlite yet
-        print("carried", merge(carried, store, skip_different=True).summary())
+    # a store of an earlier call not merged into results/full.sqlite yet: carried in the tree, or kept on
+    # this warm machine by the call before (so calls chained on one machine need no copy in between)
+    for carried in (tree / ".gpu/d/stores" / store.name, Path("/tmp/jd/stores") / store.name):
+        if carried.exists():
+            print("carried", carried, merge(carried, store, skip_different=True).summary())
     device, total, before = torch.cuda.get_device_name(), 0.0, {}
     for grid in grids:
         p = projection(grid, "full", store, measured_rate(grid, "full", full, device=device))
@@ -108,6 +110,7 @@ for job in "${jobs_to_run[@]}"; do
   grep -v Warning "$OUT/$name.log" | grep -E "complete|Error" | tail -n 5
   # shellcheck disable=SC2086
   python3 /tmp/jd/jd_grids.py report "$OUT/$name.sqlite" $grids 2>&1 | grep -v Warning
+  mkdir -p /tmp/jd/stores && cp "$OUT/$name.sqlite" /tmp/jd/stores/  # the next call on this machine resumes from it
 done
 echo "elapsed $(( $(date +%s) - START )) s (exit status of the grids: $rc; 124: stopped at the limit, resumable)"
 [ "$rc" = 0 ] || [ "$rc" = 124 ] || exit "$rc"
