@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
-from IPython.display import Markdown
 
 from ..config import ROOT
+
+if TYPE_CHECKING:
+    from IPython.display import Markdown
 from pandas.io.formats.style import Styler
 
 from .tables import interval_text, page, short_task
@@ -68,4 +71,6 @@ def screen_page(screen: dict) -> Styler:
 
 def screen_summary(path: str | Path = SCREEN) -> Markdown:
     """The chapter's paragraph on how its tasks were chosen."""
+    from IPython.display import Markdown  # a notebook's display; the GPU machine runs jdlib without IPython
+
     return Markdown(screen_sentence(load_screen(path)))
