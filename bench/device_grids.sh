@@ -40,38 +40,40 @@ from pathlib import Path
 import jdlib, torch
 from jdlib.merge import measured_rate, merge, projection, seed
 
-verb, store, rest = sys.argv[1], Path(sys.argv[2]), sys.argv[3:]
-counted = Path("/tmp/jd") / f"before_{store.stem}.json"
-if verb == "prepare":
-    outcomes_only, tree, grids = rest[0] == "1", Path(rest[1]), rest[2:]
-    full = tree / "results/full.sqlite"
-    print("seeded", seed(full, store, grids, outcomes_only=outcomes_only).summary())
-    # a store of an earlier call not merged into results/full.sqlite yet: carried in the tree, or kept on
-    # this warm machine by the call before (so calls chained on one machine need no copy in between)
-    for carried in (tree / ".gpu/d/stores" / store.name, Path("/tmp/jd/stores") / store.name):
-        if carried.exists():
-            print("carried", carried, merge(carried, store, skip_different=True).summary())
-    device, total, before = torch.cuda.get_device_name(), 0.0, {}
-    for grid in grids:
-        p = projection(grid, "full", store, measured_rate(grid, "full", full, device=device))
-        before[grid] = p.total - p.to_run
-        total += p.minutes or 0.0
-        print(p.line())
-    counted.write_text(json.dumps(before))
-    print(f"{store.stem}: projected {total:.1f} GPU minutes for {' '.join(grids)} (grids run one after another; "
-          "each rate holds for the executor it names)")
-elif verb == "run":
-    executor, names = rest[0], rest[1:]
-    for name in names:
-        t = time.time()
-        jdlib.sweep(jdlib.load_config(name, "full", store=str(store), executor=executor), progress=False)
-        print(name, "complete", f"{time.time() - t:.0f} s", flush=True)
-elif verb == "report":
-    before = json.loads(counted.read_text())
-    for grid in rest:
-        p = projection(grid, "full", store, None)
-        print(f"{grid}: {before[grid]} -> {p.total - p.to_run} of {p.total} cells in {store.name} "
-              f"(+{p.total - p.to_run - before[grid]})")
+# Dask's workers start by spawn, which imports this file again as __mp_main__: nothing may run then
+if __name__ == "__main__":
+    verb, store, rest = sys.argv[1], Path(sys.argv[2]), sys.argv[3:]
+    counted = Path("/tmp/jd") / f"before_{store.stem}.json"
+    if verb == "prepare":
+        outcomes_only, tree, grids = rest[0] == "1", Path(rest[1]), rest[2:]
+        full = tree / "results/full.sqlite"
+        print("seeded", seed(full, store, grids, outcomes_only=outcomes_only).summary())
+        # a store of an earlier call not merged into results/full.sqlite yet: carried in the tree, or kept on
+        # this warm machine by the call before (so calls chained on one machine need no copy in between)
+        for carried in (tree / ".gpu/d/stores" / store.name, Path("/tmp/jd/stores") / store.name):
+            if carried.exists():
+                print("carried", carried, merge(carried, store, skip_different=True).summary())
+        device, total, before = torch.cuda.get_device_name(), 0.0, {}
+        for grid in grids:
+            p = projection(grid, "full", store, measured_rate(grid, "full", full, device=device))
+            before[grid] = p.total - p.to_run
+            total += p.minutes or 0.0
+            print(p.line())
+        counted.write_text(json.dumps(before))
+        print(f"{store.stem}: projected {total:.1f} GPU minutes for {' '.join(grids)} (grids run one after another; "
+              "each rate holds for the executor it names)")
+    elif verb == "run":
+        executor, names = rest[0], rest[1:]
+        for name in names:
+            t = time.time()
+            jdlib.sweep(jdlib.load_config(name, "full", store=str(store), executor=executor), progress=False)
+            print(name, "complete", f"{time.time() - t:.0f} s", flush=True)
+    elif verb == "report":
+        before = json.loads(counted.read_text())
+        for grid in rest:
+            p = projection(grid, "full", store, None)
+            print(f"{grid}: {before[grid]} -> {p.total - p.to_run} of {p.total} cells in {store.name} "
+                  f"(+{p.total - p.to_run - before[grid]})")
 PY
 
 jobs_to_run=()
