@@ -2,6 +2,7 @@
 with one line naming what is missing and which call sets it up; none kills by a broad pattern."""
 import os
 import re
+import sys
 import subprocess
 from pathlib import Path
 
@@ -55,3 +56,23 @@ def test_no_script_in_bench_kills_by_pattern():
     for path in (ROOT / "bench").iterdir():
         if path.suffix in (".sh", ".py"):
             assert not re.search(r"\b(pkill|killall)\b", path.read_text()), path
+
+
+# The GPU machine's Python has torch, numpy, pandas, scipy, matplotlib and the wheels device_payloads.sh
+# carries, but not the notebook stack: jdlib must import and sweep without it.
+NOT_ON_THE_DEVICE = ("IPython", "papermill", "nbformat", "myst_nb", "ipywidgets", "jupyter_book")
+BLOCKED_IMPORT = f"""
+import sys
+class NotOnTheDevice:
+    def find_spec(self, name, *args):
+        if name.split(".")[0] in {NOT_ON_THE_DEVICE!r}:
+            raise ImportError(name + " is not on the GPU machine")
+sys.meta_path.insert(0, NotOnTheDevice())
+import jdlib, jdlib.merge, jdlib.sweep, jdlib.analysis
+"""
+
+
+def test_jdlib_imports_without_the_notebook_stack_the_device_lacks():
+    done = subprocess.run([sys.executable, "-c", BLOCKED_IMPORT], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
