@@ -77,7 +77,7 @@ def test_the_claims_report_gives_every_claim_and_the_orders_computing_nothing(tm
     store = str(tmp_path / "s.sqlite")
     jdlib.sweep(jdlib.load_config("setting4", "ci", store=store), progress=False)
     out = report("ci", store)
-    assert sorted(out["claims"]) == ["C1", "C2", "C3", "C4", "C5"] and sorted(out["chance_corrected"]) == sorted(out["claims"])
+    assert sorted(out["claims"]) == ["C1", "C2", "C3", "C4", "C5", "S1"] and sorted(out["chance_corrected"]) == sorted(out["claims"])
     for claim in out["claims"].values():
         assert set(claim) == {"verdict", "statistic", "estimate", "low", "high", "pooled", "counts", "rule",
                               "resamples", "comparisons"}
@@ -86,6 +86,7 @@ def test_the_claims_report_gives_every_claim_and_the_orders_computing_nothing(tm
         assert all({"testable", "reason"} <= set(c) for c in claim["comparisons"])
         assert claim["verdict"] in {"holds", "fails", "inconclusive", "not testable", "not run"}
     assert out["claims"]["C1"]["verdict"] != "not run" and out["claims"]["C2"]["verdict"] == "not run"
+    assert out["claims"]["S1"]["verdict"] == "not run"  # neither the compression grid nor random pruning is there
     order = out["settings"]["setting4"]
     assert order["declared_order"] == [3, 1, 0] and sorted(order["measured_order"]) == [0, 1, 3]
     assert {"verdict", "verdict_measured_order"} <= set(order)

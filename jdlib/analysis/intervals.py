@@ -180,7 +180,7 @@ def _pairs(xs: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray]:
     return np.nonzero(x[:, None] < x[None, :])
 
 
-def _layout(conditions: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+def layout(conditions: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """index[level, k] into the conditions (levels easiest first; within a level by sparsity, the
     dense condition first) and the sparsities xs[k], the same for every level. A sparsity may
     repeat within a level (two N:M patterns of one sparsity): Theil-Sen pools them as points."""
@@ -197,18 +197,22 @@ def _layout(conditions: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return index, xs
 
 
-def level_slopes(acc: np.ndarray, conditions: pd.DataFrame, chance_corrected: bool = False) -> np.ndarray:
-    """slopes[..., level] (easiest first): Theil-Sen slope of the normalised drop against sparsity, seeds pooled.
-
-    Equals `scipy.stats.theilslopes` on the pooled points (the median of the pairwise slopes of
-    points at different sparsities), computed for every leading index at once. Chance-corrected:
-    the drop is (dense - compressed) / (dense - chance).
-    """
-    index, xs = _layout(conditions)
+def drops(acc: np.ndarray, conditions: pd.DataFrame, chance_corrected: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """drop[..., seed, level, k], the normalised drop (levels easiest first, k by sparsity, the dense
+    condition first: 0), and the sparsities xs[k]. Chance-corrected: (dense - compressed) / (dense - chance)."""
+    index, xs = layout(conditions)
     cells = acc[..., index]  # [..., seed, level, sparsity]
     floor = conditions["chance"].to_numpy(float)[index[:, :1]] if chance_corrected else 0.0
     with np.errstate(divide="ignore", invalid="ignore"):
-        drop = ((cells[..., :1] - cells) / (cells[..., :1] - floor)).astype(np.float32)
+        return ((cells[..., :1] - cells) / (cells[..., :1] - floor)).astype(np.float32), xs
+
+
+def theil_sen(drop: np.ndarray, xs: np.ndarray) -> np.ndarray:
+    """slopes[..., level]: Theil-Sen slope of drop[..., seed, level, k] against xs[k], seeds pooled.
+
+    Equals `scipy.stats.theilslopes` on the pooled points (the median of the pairwise slopes of
+    points at different sparsities), computed for every leading index at once.
+    """
     drop = np.moveaxis(drop, -3, -1)  # [..., level, sparsity, seed]
     a, b = _pairs(tuple(xs))
     # every seed's point at a with every seed's point at b (float32: the selection is the cost)
@@ -220,6 +224,12 @@ def level_slopes(acc: np.ndarray, conditions: pd.DataFrame, chance_corrected: bo
     median = middle[..., half] if slopes.shape[-1] % 2 else (middle[..., half - 1] + middle[..., half]) / 2
     # np.partition sorts NaN last rather than propagating it
     return np.where(np.isnan(drop).any(axis=(-2, -1)), np.nan, median.astype(float))
+
+
+def level_slopes(acc: np.ndarray, conditions: pd.DataFrame, chance_corrected: bool = False) -> np.ndarray:
+    """slopes[..., level] (easiest first): Theil-Sen slope of the normalised drop against sparsity, seeds pooled
+    (`drops`, then `theil_sen`)."""
+    return theil_sen(*drops(acc, conditions, chance_corrected))
 
 
 def _spearman_with_order(values: np.ndarray) -> np.ndarray:
@@ -237,15 +247,19 @@ def _trend(slopes: np.ndarray) -> np.ndarray:
     return np.median((slopes[..., j] - slopes[..., i]) / (j - i), axis=-1)
 
 
-def c1_statistics(acc: np.ndarray, conditions: pd.DataFrame, chance_corrected: bool = False) -> dict[str, np.ndarray]:
-    """rho, gap and trend from one computation of the level slopes (see the module docstring)."""
-    slopes = level_slopes(acc, conditions, chance_corrected)
+def across_levels(slopes: np.ndarray) -> dict[str, np.ndarray]:
+    """rho, gap and trend of the level slopes[..., level] (easiest first; see the module docstring)."""
     if slopes.shape[-1] < 2:
         raise ValueError("conditions: C1 needs two difficulty levels or more")
     nan = np.full(slopes.shape[:-1], np.nan)
     return {"rho": _spearman_with_order(slopes) if slopes.shape[-1] >= MIN_LEVELS else nan,
             "gap": slopes[..., -1] - slopes[..., 0],
             "trend": _trend(slopes)}
+
+
+def c1_statistics(acc: np.ndarray, conditions: pd.DataFrame, chance_corrected: bool = False) -> dict[str, np.ndarray]:
+    """rho, gap and trend from one computation of the level slopes (see the module docstring)."""
+    return across_levels(level_slopes(acc, conditions, chance_corrected))
 
 
 c1_statistics.bounds = {"rho": (-1.0, 1.0)}

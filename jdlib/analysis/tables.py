@@ -125,7 +125,8 @@ def summary(frame: pd.DataFrame, by: list[str], value: str, caption: str, digits
     return page(table, caption, digits)
 
 
-COMPARISON_COLUMNS = ("setting", "knob", "contrast", "part", "quantizer", "task", "family", "method", "statistic", "comparison",
+COMPARISON_COLUMNS = ("setting", "knob", "contrast", "part", "quantizer", "control", "match", "task", "family", "method",
+                      "statistic", "comparison",
                       "easy", "hard", "estimate", "low", "high", "verdict", "testable_reason")
 
 

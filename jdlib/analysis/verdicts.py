@@ -17,12 +17,12 @@ import pandas as pd
 from ..data import human_scores
 from ..difficulty import human_model_gap
 from ..grid import NotInStore, stored_only
-from ..compress import PRUNE_METHODS
+from ..compress import CLAIMED_PRUNE_METHODS, CONTROLS
 from ..settings import SETTINGS, load
 from ..settings.compression import KNOBS
 from ..settings.spec import DifficultyOrder
 from ..sweep import sweep
-from . import claims, compression, intervals, pooling, stats
+from . import claims, compression, intervals, pooling, specificity, stats
 from .floor import GATE_MARGIN, dense_text, level_gates, row_floors
 from .sentences import level_label
 
@@ -60,7 +60,11 @@ NAME = ["setting", "task", "family", "method"]  # how a comparison is named
 def chapter_results(chapter: str, params: str = "quick", store: str | None = None, compute: bool = True):
     """The rows a chapter's notebook shows, for its params (read back from the store); with
     `compute=False`, None when its grid is not whole in the store."""
-    config = load(chapter, params, store=store)
+    return config_rows(load(chapter, params, store=store), compute)
+
+
+def config_rows(config, compute: bool = True):
+    """The rows of a config's sweep; with `compute=False` read from the store alone, None when not whole there."""
     if compute:
         return sweep(config, progress=False)
     try:
@@ -96,8 +100,9 @@ def c1_comparisons(setting: str, results: pd.DataFrame, order: DifficultyOrder |
     unless given) enter a statistic: `testable` and `testable_reason` say which did and why, and a
     comparison with too few of them has the verdict `not testable` (see `GATE_RULE`). `se` and `df` are
     the interval's standard error and degrees of freedom, `study` the comparisons that share a dense model
-    (what `pooling` reads).
+    (what `pooling` reads). The control methods' rows (compress.CONTROLS) are left out: they belong to S1.
     """
+    results = results[~results["method"].isin(CONTROLS)]
     spec = SETTINGS[setting] if order is None else replace(SETTINGS[setting], order=order)
     gates = level_gates(setting, results) if gates is None else gates
     if correct_chance:
@@ -284,7 +289,7 @@ def compression_c1(rows: pd.DataFrame, correct_chance: bool = False) -> pd.DataF
     """The compression grid's pruning rows judged as C1 is, within the setting each knob comes from
     (Setting 2's option count, Setting 3's context): the same statistic, intervals, gate and rule; their
     `study` is that setting's for the same task (the same model on the same questions, see `pooling`)."""
-    pruning = rows[rows["method"].isin(PRUNE_METHODS) | (rows["transfer"] == "dense")]
+    pruning = rows[rows["method"].isin(CLAIMED_PRUNE_METHODS) | (rows["transfer"] == "dense")]
     return pd.concat([c1_comparisons(KNOBS[knob].SETTING.name, part, correct_chance=correct_chance)
                       .assign(setting="compression", knob=knob) for knob, part in pruning.groupby("knob")],
                      ignore_index=True)
@@ -325,7 +330,7 @@ def chapter_rows(params: str = "quick", store: str | None = None, compute: bool 
 
 def all_claims(params: str = "quick", store: str | None = None, compute: bool = True,
                correct_chance: bool = False, rows_by_chapter: dict | None = None) -> dict[str, claims.ClaimResult]:
-    """C1 to C5 from the chapters' rows (read here, or given as `chapter_rows` returns them).
+    """C1 to C5 and S1 from the chapters' rows (read here, or given as `chapter_rows` returns them).
 
     With `compute=False` only whole grids in the store count: C1 is judged on the settings
     present (its `settings` entry lists them), C4 on those and the compression grid, and a
@@ -353,7 +358,10 @@ def all_claims(params: str = "quick", store: str | None = None, compute: bool = 
     c4 = claims.c4_patterns(pd.concat(pooled, ignore_index=True)) if pooled else not_run("C4", "settings' or compression")
     barriers = found_rows["lmc"]
     c5 = not_run("C5", "lmc") if barriers is None else c5_judged(barriers)
-    return {"c1": c1, "c2": c2, "c3": c3, "c4": c4, "c5": c5}
+    # S1: the compression chapter computes the controls' grid; here it is read back (computed only with the rest)
+    controls = specificity.control_rows(load("compression", params, store=store), compute and rows_by_chapter is None)
+    s1 = specificity.s1_claim(found_rows, controls, correct_chance)
+    return {"c1": c1, "c2": c2, "c3": c3, "c4": c4, "c5": c5, "s1": s1}
 
 
 def compression_testable(rows: pd.DataFrame, values: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -376,13 +384,14 @@ def testable_mask(setting: str, rows: pd.DataFrame) -> pd.Series:
 
 def c2_gated(gem, correct_chance: bool = False) -> claims.ClaimResult:
     """C2 on the true gem's rows at the testable levels only (within a task, Setting 1's gate; across tasks,
-    Setting 5's): each part judged as `claims.c2_irreversibility` judges it, C2 combining them."""
+    Setting 5's): each part judged as `claims.c2_irreversibility` judges it, C2 combining them. The control
+    methods' rows (compress.CONTROLS) are left out: they belong to S1."""
     parts = {}
     for part, setting, level, across in (("within", "setting1", "fraction", False), ("across", "setting5", "gap", True)):
         found = getattr(gem, part)
         if found is None or found.empty:
             continue
-        kept = found[testable_mask(setting, found)]
+        kept = found[testable_mask(setting, found) & ~found["method"].isin(CONTROLS)]
         kept = chance_corrected(setting, kept) if correct_chance else kept
         parts[part] = claims.c2_irreversibility(kept, level, SETTINGS[setting].order, across_tasks=across)
     verdicts = {name: r.verdict for name, r in parts.items()}
@@ -564,8 +573,8 @@ def orders(rows_by_chapter: dict) -> dict[str, dict]:
     return out
 
 
-UNIT_COLUMNS = ["setting", "knob", "task", "family", "method", "transfer", "part", "comparison", "contrast", "easy",
-                "hard", "statistic", "estimate", "low", "high", "verdict", "testable", "testable_reason"]
+UNIT_COLUMNS = ["setting", "knob", "task", "family", "method", "transfer", "control", "match", "part", "comparison",
+                "contrast", "easy", "hard", "statistic", "estimate", "low", "high", "verdict", "testable", "testable_reason"]
 
 
 def claim_json(result: claims.ClaimResult) -> dict:

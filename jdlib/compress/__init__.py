@@ -21,24 +21,30 @@ from .wanda import prune_wanda
 
 @dataclass(frozen=True)
 class Method:
-    """A compression method: its family, whether it needs calibration data, and whether its result
-    depends on a seed (the cell's)."""
+    """A compression method: its family, whether it needs calibration data, whether its result
+    depends on a seed (the cell's), and whether it is a control (claim S1 only, never C1/C3/C4)."""
 
     name: str
     family: str  # "pruning", "quantization" or "low rank"
     calibrated: bool
     seeded: bool = False
+    # A control prunes weights the hypothesis is not about (random or large ones): it tests the
+    # hypothesis's specificity (S1) and never enters the claims about small weights (C1, C3, C4).
+    control: bool = False
 
 
 # The one table of methods: everything else reads its names and properties from here.
 METHODS = {m.name: m for m in (Method("magnitude", "pruning", False), Method("wanda", "pruning", True),
-                               Method("sparsegpt", "pruning", True), Method("random", "pruning", False, seeded=True),
-                               Method("large", "pruning", False), Method("rtn", "quantization", False),
+                               Method("sparsegpt", "pruning", True),
+                               Method("random", "pruning", False, seeded=True, control=True),
+                               Method("large", "pruning", False, control=True), Method("rtn", "quantization", False),
                                Method("gptq", "quantization", True), Method("svd", "low rank", False))}
 PRUNE_METHODS = tuple(n for n, m in METHODS.items() if m.family == "pruning")
 LOW_RANK_METHODS = tuple(n for n, m in METHODS.items() if m.family == "low rank")
 CALIBRATED = tuple(n for n, m in METHODS.items() if m.calibrated)
 SEEDED = tuple(n for n, m in METHODS.items() if m.seeded)
+CONTROLS = tuple(n for n, m in METHODS.items() if m.control)
+CLAIMED_PRUNE_METHODS = tuple(n for n in PRUNE_METHODS if n not in CONTROLS)  # what C1, C3, C4 may pool
 # Calibrated methods prune block after block, so no threshold spans the model: the default
 # scope "global" stands for each method's own comparison group.
 OWN_SCOPE = {"wanda": "row", "sparsegpt": "layer"}
@@ -122,6 +128,6 @@ def prune(
 
 __all__ = [
     "prune", "PruneReport", "Masks", "magnitude_ranking", "prunable_weights", "parse_pattern", "PRUNE_METHODS",
-    "SEEDED", "quantize", "QuantReport", "QUANT_METHODS", "low_rank", "LowRankReport",
-    "calibration_from_texts", "calibration_from_c4",
+    "CLAIMED_PRUNE_METHODS", "CONTROLS", "SEEDED", "quantize", "QuantReport", "QUANT_METHODS", "low_rank",
+    "LowRankReport", "calibration_from_texts", "calibration_from_c4",
 ]

@@ -24,7 +24,7 @@ from functools import partial
 
 import pandas as pd
 
-from ..compress import LOW_RANK_METHODS, QUANT_METHODS
+from ..compress import CONTROLS, LOW_RANK_METHODS, QUANT_METHODS
 from ..compress.masks import parse_pattern, prunable_weights
 from ..config import ConfigError, param
 from . import setting2, setting3
@@ -45,7 +45,8 @@ class CompressionConfig(NoFinetuneConfig):
     `tasks` is not used: `options_tasks` get the option count, `context_tasks` the context
     length (either may be empty). `method`, `pattern`, `sparsities` are the pruning grid;
     `quantizers` x `bits` (with `group_size`) the quantization grid; `rank_fractions` the SVD
-    grid (kept singular values per matrix as a fraction of the full rank).
+    grid (kept singular values per matrix as a fraction of the full rank); `controls` the control
+    pruning methods of a grid apart (`controls_grid`), read by claim S1 only.
     """
 
     tasks: list[str] = param([], str, "[] (the compression setting takes options_tasks and context_tasks)",
@@ -67,6 +68,10 @@ class CompressionConfig(NoFinetuneConfig):
                                    nullable=True)
     rank_fractions: list[float] = param([0.5, 0.25, 0.125], float, "fractions in (0, 1] of the full rank", many=True,
                                         empty=True, low=0, high=1, strict_low=True, role="grid")
+    # The controls' grid is apart from the chapter's: a store may hold the chapter's grid whole before the
+    # controls are run, and the chapter and C3/C4 read it then (S1 alone waits for the controls).
+    controls: list[str] = param([], str, "control pruning methods (random, large), or []", many=True, empty=True,
+                                choices=CONTROLS, role="grid")
 
     def knob_config(self, knob: str):
         """The Setting 2 or 3 config of one knob (its tasks, its levels), validated."""
@@ -74,6 +79,14 @@ class CompressionConfig(NoFinetuneConfig):
         names = {f.name for f in dataclasses.fields(cls)}
         values = {k: v for k, v in dataclasses.asdict(self).items() if k in names}
         return cls(**{**values, "tasks": getattr(self, f"{knob}_tasks")})
+
+    def controls_grid(self) -> "CompressionConfig | None":
+        """The controls' grid (claim S1): each control pruning method at the pruning grid's unstructured
+        sparsities, on both knobs, beside the same dense cells; None without controls."""
+        if not self.controls:
+            return None
+        return dataclasses.replace(self, method=list(self.controls), pattern=["unstructured"], quantizers=[],
+                                   rank_fractions=[], controls=[])
 
     def knobs(self) -> list[str]:
         return [k for k in KNOBS if getattr(self, f"{k}_tasks")]
