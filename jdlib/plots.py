@@ -265,3 +265,68 @@ def compression_knobs(knobs: dict[str, tuple[pd.DataFrame, object]]) -> Figure:
         part.suptitle(f"The {knob} knob", fontsize=11)
         compression(norm, knob, difficulty, fig=part)
     return fig
+
+
+def scores(scores: pd.DataFrame, comparisons: pd.DataFrame) -> Figure:
+    """The Junk-DNA score per method, ranked (`score.method_scores`, lowest at the top): the pooled score with
+    its 95% interval in black, each testable comparison's (a colour per `where`: setting or knob and task) below it."""
+    testable = comparisons[comparisons["testable"].astype(bool)]
+    places = list(dict.fromkeys(testable["where"]))
+    colours = dict(zip(places, plt.cm.tab10(np.arange(len(places)) % 10)))
+    fig, ax = subplots(figsize=(7.5, 0.9 * len(scores) + 1.4))
+    step = 0.6 / max(len(places), 1)
+    for i, r in scores.reset_index(drop=True).iterrows():
+        ax.plot([r["low"], r["high"]], [i, i], color="black", lw=2.5)
+        ax.plot(r["estimate"], i, "D", color="black")
+        for c in testable[testable["method"] == r["method"]].itertuples():
+            y = i + step * (places.index(c.where) + 1)
+            ax.plot([c.low, c.high], [y, y], color=colours[c.where], lw=1.2)
+            ax.plot(c.estimate, y, "o", color=colours[c.where], ms=4)
+    ax.set_yticks(range(len(scores)), [f"{m} (pooled)" for m in scores["method"]], fontsize=8)
+    ax.invert_yaxis()
+    ax.axvline(0, color="grey", lw=0.8, ls="--")
+    ax.set_xlabel("Junk-DNA score: area between hardest and easiest drop curves (95% CI)")
+    handles = [Line2D([], [], color="black", marker="D", lw=2.5, label="pooled over tasks")]
+    handles += [Line2D([], [], color=colours[p], marker="o", ms=4, lw=1.2, label=p) for p in places]
+    ax.legend(handles=handles, fontsize=7, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=min(len(handles), 3),
+              frameon=False)
+    ax.grid(alpha=0.3, axis="x")
+    fig.tight_layout()
+    return fig
+
+
+def safe_sparsity(advice: pd.DataFrame, pattern: str = "unstructured") -> Figure:
+    """The advisor's answer (`advise.committed`): a panel per grid and task, the levels easiest first
+    along x, a line per method of its safe sparsity (0: none is safe); a level whose dense model fails the
+    learnability gate is a hollow marker."""
+    from .settings import SETTINGS
+
+    rows = advice[advice["pattern"] == pattern]
+    if rows.empty:
+        return _empty(f"No committed grid has {pattern} pruning rows to advise on.")
+    panels = list(dict.fromkeys(zip(rows["grid"], rows["task"])))
+    columns = min(len(panels), 3)
+    fig, axes = subplots(-(-len(panels) // columns), columns, figsize=(4.2 * columns, 3.2 * -(-len(panels) // columns)),
+                         squeeze=False, sharey=True)
+    for ax, (grid, task) in zip(axes.flat, panels):
+        panel = rows[(rows["grid"] == grid) & (rows["task"] == task)]
+        levels = list(dict.fromkeys(panel["level"]))  # advise gives them easiest first
+        for method, curve in panel.groupby("method", sort=True):
+            x = [levels.index(v) for v in curve["level"]]
+            y = curve["safe_sparsity"].astype(float).fillna(0.0).to_numpy()
+            style = METHOD_STYLES.get(method, "o-")
+            line, = ax.plot(x, y, style, label=method, ms=5)
+            hollow = ~curve["testable"].astype(bool).to_numpy()
+            ax.plot(np.array(x)[hollow], y[hollow], style[0], mfc="white", color=line.get_color(), ms=5)
+        ax.set_xticks(range(len(levels)), [_label(v) for v in levels], fontsize=8,
+                      rotation=30 if len(levels) > 6 else 0)
+        ax.set_xlabel(f"{SETTINGS[panel['setting'].iloc[0]].level} (easiest to hardest)")
+        ax.set_title(f"{grid}: {task.split('/')[-1]}", fontsize=9)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    for ax in axes.flat[len(panels):]:
+        ax.axis("off")
+    for ax in axes[:, 0]:
+        ax.set_ylabel(f"safe sparsity (tolerance {rows['tolerance'].iloc[0]:g})")
+    fig.tight_layout()
+    return fig

@@ -15,7 +15,7 @@ from ..grid import NotInStore, stored_only
 from ..settings import SETTINGS, Setting, load
 from ..settings.compression import KNOBS
 from ..sweep import sweep
-from . import claims, compression, stats, tables
+from . import claims, compression, score, stats, tables
 from .sentences import basin_sentence, full_scale_verdict, gap_findings, level_label, setting_findings
 from .verdicts import c1_comparisons, measured_order
 from .verdicts import compression_c1 as c1_compression
@@ -141,6 +141,12 @@ class Committed:
     verdict: str = ""
     chapter: SettingChapter | None = None  # the C1 settings' analysis of `rows`
     claim_results: dict = field(default_factory=dict)  # the other chapters' claim results on `rows`, by name
+    built_here: bool = False  # this build ran `params` itself: the rows are the build's own
+
+    def scores(self, built: pd.DataFrame) -> score.Ranking:
+        """The Junk-DNA score per pruning method on these rows, or on `built` (the build's own rows) where
+        this build ran `params` itself."""
+        return score.ranking({self.setting.name: built if self.built_here else self.rows})
 
     def summary(self):
         from IPython.display import Markdown
@@ -230,7 +236,7 @@ def committed(setting: str, params: str = "full", built: str | None = None) -> C
     spec = SETTINGS[setting]
     if built == params:
         return Committed(spec, params, None, f"This build ran `params/{params}` itself: the sections above are "
-                                             "the full-scale ones.")
+                                             "the full-scale ones.", built_here=True)
     config = load(setting, params)
     try:
         with stored_only():

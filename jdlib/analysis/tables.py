@@ -188,3 +188,17 @@ def pooled(by_setting: pd.DataFrame, caption: str, digits: int = 4) -> Styler:
     empty = [c for c in out.columns if out[c].map(lambda v: v is None or v == "" or (isinstance(v, float)
                                                                                     and np.isnan(v))).all()]
     return page(out.drop(columns=empty), caption, digits)
+
+
+def scores(scores: pd.DataFrame, comparisons: pd.DataFrame) -> Styler:
+    """The Junk-DNA score per method (`score.method_scores`, lowest first): the pooled score with its interval,
+    each testable comparison's beside it (a column per `where`: setting or knob and task), and what the interval shows."""
+    testable = comparisons[comparisons["testable"].astype(bool)]
+    per_task = testable.assign(text=[interval_text(e, lo, hi) for e, lo, hi in
+                                     zip(testable["estimate"], testable["low"], testable["high"])])
+    wide = per_task.pivot_table(index="method", columns="where", values="text", aggfunc="first").fillna("–")
+    table = with_interval(scores, name="pooled score [95% CI]")
+    table = table[["method", "pooled score [95% CI]", "n_tasks", "reading"]].rename(columns={"n_tasks": "tasks"})
+    return page(table.merge(wide.reset_index(), on="method", how="left"),
+                "Junk-DNA score per method, lowest first: the area between the hardest and the easiest testable "
+                "level's normalised-drop curves, pooled over tasks, then each task's own", keep=("reading",))
