@@ -33,13 +33,18 @@ $(PARAMS_STAMP):
 
 # A chapter runs again only when its notebook, its params, the library or PARAMS changed; its
 # cells are in the results store either way, so a rerun would only re-render the same rows.
-$(filter-out book/claims.ipynb,$(EXECUTED)): book/%.ipynb: notebooks/%.ipynb params/$(PARAMS)/%.yaml $(LIBRARY) $(PARAMS_STAMP) | $(STAMP)
+$(filter-out book/claims.ipynb book/advise.ipynb,$(EXECUTED)): book/%.ipynb: notebooks/%.ipynb params/$(PARAMS)/%.yaml $(LIBRARY) $(PARAMS_STAMP) | $(STAMP)
 	@echo "== $* (params/$(PARAMS))"
 	.venv/bin/papermill --log-level WARNING $< $@ -p params $(PARAMS)
 
 # The claims chapter also reads the committed store of the full grids.
 book/claims.ipynb: notebooks/claims.ipynb $(filter-out book/claims.ipynb,$(EXECUTED)) results/full.sqlite | $(STAMP)
 	@echo "== claims (params/$(PARAMS))"
+	.venv/bin/papermill --log-level WARNING $< $@ -p params $(PARAMS)
+
+# The advisor's page reads only the committed store of the full grids: no params file of its own.
+book/advise.ipynb: notebooks/advise.ipynb results/full.sqlite $(LIBRARY) | $(STAMP)
+	@echo "== advise (params/$(PARAMS))"
 	.venv/bin/papermill --log-level WARNING $< $@ -p params $(PARAMS)
 
 notebooks: $(EXECUTED)

@@ -9,6 +9,8 @@ resumable, any executor) and reads, per task, level, method and pattern, the nor
 have no outcomes). A sparsity is safe when the upper end of its drop's 95% interval is at most the
 tolerance; `safe_sparsity` is the largest sparsity that is safe together with every smaller one, and
 `first_unsafe` the next (a drop without an interval, e.g. from one seed, is not shown to be safe).
+`testable` says whether the dense model passes the learnability gate at that level (`analysis.floor`):
+where it does not, there is little to lose and the advice says little.
 
 Exit codes: 0 advice printed; 2 bad input (a parameter, named in one line on stderr, before any
 compute); 1 a failure while computing.
@@ -26,14 +28,18 @@ import pandas as pd
 import yaml
 
 from .analysis import intervals
-from .analysis.verdicts import outcome_grid
+from .analysis.compression import compressor_of
+from .analysis.floor import level_gates
+from .analysis.sentences import level_label
+from .analysis.verdicts import chapter_results, outcome_grid
 from .config import ConfigError
 from .settings import SETTINGS, load
+from .settings.compression import KNOBS
 
 SETTINGS_ADVISED = [name for name, s in SETTINGS.items() if s.in_c1 and s.finish is None]
 GROUP = ["task", "transfer", "method", "pattern"]
 COLUMNS = ["task", "level", *GROUP[1:], "safe_sparsity", "drop", "low", "high", "first_unsafe", "unsafe_drop",
-           "unsafe_low", "unsafe_high", "tolerance", "interval", "seeds"]
+           "unsafe_low", "unsafe_high", "testable", "tolerance", "interval", "seeds"]
 
 
 def advise(rows: pd.DataFrame, tolerance: float, setting: str = "setting2") -> pd.DataFrame:
@@ -46,6 +52,8 @@ def advise(rows: pd.DataFrame, tolerance: float, setting: str = "setting2") -> p
         raise ValueError(f"tolerance={tolerance!r}: use a number of at least 0")
     spec = SETTINGS[setting]
     dense = rows[rows["transfer"] == "dense"]
+    gates = level_gates(setting, rows)
+    testable = set(zip(gates.loc[gates["testable"], "task"], gates.loc[gates["testable"], spec.level]))
     out = []
     for keys, curve in rows[rows["transfer"] != "dense"].groupby(GROUP, sort=True):
         group = dict(zip(GROUP, keys))
@@ -63,8 +71,43 @@ def advise(rows: pd.DataFrame, tolerance: float, setting: str = "setting2") -> p
                     break
                 safe = (float(x), found[str(i)])
             out.append({**group, "level": _plain(level), **_ends(safe, ""), **_ends(unsafe, "unsafe_"),
-                        "tolerance": tolerance, "interval": method, "seeds": len(grid.seeds)})
+                        "testable": (group["task"], level) in testable, "tolerance": tolerance, "interval": method,
+                        "seeds": len(grid.seeds)})
     return pd.DataFrame(out, columns=COLUMNS)
+
+
+def committed(params: str = "full", tolerance: float = 0.01) -> pd.DataFrame:
+    """`advise` on the committed grids of `params`, computing nothing: every advised setting whose grid is
+    whole in its store, and the compression grid's pruning rows per knob (judged as the setting whose levels
+    the knob has), each row's `grid` naming where it comes from and `setting` whose levels it has."""
+    parts = [advise(rows, tolerance, name).assign(grid=name, setting=name) for name in SETTINGS_ADVISED
+             if (rows := chapter_results(name, params, compute=False)) is not None]
+    grid = chapter_results("compression", params, compute=False)
+    if grid is not None:
+        pruning = grid[grid["method"].map(compressor_of) == "pruning"]  # the dense rows too
+        parts += [advise(part, tolerance, KNOBS[knob].SETTING.name).assign(
+            grid=f"compression ({knob})", setting=KNOBS[knob].SETTING.name) for knob, part in pruning.groupby("knob")]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=[*COLUMNS, "grid", "setting"])
+
+
+def committed_sentence(table: pd.DataFrame, pattern: str = "unstructured") -> str:
+    """Per grid, task and method (`pattern` pruning): the safe sparsity at the easiest and the hardest
+    testable level, in a sentence."""
+    rows = table[(table["pattern"] == pattern) & table["testable"].astype(bool)]
+    if rows.empty:
+        return f"No grid has a testable level of {pattern} pruning to advise on."
+    parts = []
+    for (grid, task, method), found in rows.groupby(["grid", "task", "method"], sort=False):
+        ends = found.iloc[[0, -1]]
+        level = SETTINGS[found["setting"].iloc[0]].level
+        parts.append(f"{grid}, {task.split('/')[-1]}, {method}: " + " to ".join(
+            f"{_safe_text(r['safe_sparsity'])} at {level} {level_label(r['level'])}" for _, r in ends.iterrows()))
+    return (f"Safe sparsity of {pattern} pruning at tolerance {rows['tolerance'].iloc[0]:g}, from the easiest to the "
+            f"hardest testable level: " + "; ".join(parts) + ".")
+
+
+def _safe_text(value) -> str:
+    return "none" if value is None or pd.isna(value) else f"{value:g}"
 
 
 def drops(acc: np.ndarray, conditions: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -125,8 +168,7 @@ def summary(table: pd.DataFrame, level: str) -> str:
     """One line per task, method and pattern: each level's safe sparsity, easiest level first."""
     lines = []
     for keys, g in table.groupby(["task", "transfer", "method", "pattern"], sort=False):
-        levels = ", ".join(f"{level} {r['level']}: {'none' if pd.isna(r['safe_sparsity']) else format(r['safe_sparsity'], 'g')}"
-                           for _, r in g.iterrows())
+        levels = ", ".join(f"{level} {r['level']}: {_safe_text(r['safe_sparsity'])}" for _, r in g.iterrows())
         lines.append(f"{keys[0]} {keys[2]} {keys[3]}: {levels}")
     return "\n".join(lines)
 

@@ -44,6 +44,15 @@ def test_advise_finds_the_known_safe_sparsity():
         assert (row["drop"], row["low"], row["high"]) == (0.0, 0.0, 0.0)
         assert row["unsafe_low"] > 0.01
     assert set(table["interval"]) == {"seed_bootstrap_questions_t"}
+    assert table["testable"].all()  # the dense model answers 0.8 of 2 and 4 options
+
+
+def test_advise_marks_a_level_below_its_floor():
+    rows = known_rows()
+    dense = (rows["options"] == 4) & (rows["transfer"] == "dense")
+    rows.loc[dense, "outcomes"] = rows.loc[dense, "outcomes"].map(lambda o: [0.0] * len(o))
+    rows.loc[dense, "accuracy"] = 0.0
+    assert advise(rows, tolerance=0.01).set_index("level")["testable"].to_dict() == {2: True, 4: False}
 
 
 def test_advise_none_safe_when_the_first_sparsity_drops():

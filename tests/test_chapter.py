@@ -137,3 +137,21 @@ def test_tables_name_columns_of_one_value_in_the_caption_and_keep_the_verdict():
     assert list(styled.data.columns) == ["family", "estimate [95% CI]", "verdict"]
     assert list(styled.data["estimate [95% CI]"]) == ["+0.100 [+0.050, +0.200]", "none"]
     assert styled.caption == "C1 (all rows: task: hyperbaton)"  # no "nan" for the column with no value
+
+
+def test_the_compression_chapter_ranks_the_pruning_methods_by_their_score_on_the_committed_grid():
+    ranking = committed("compression").scores(built=None)
+    assert {"magnitude", "wanda", "sparsegpt"} <= set(ranking.scores["method"])
+    assert ranking.scores[["estimate", "low", "high"]].notna().all().all()
+    assert ranking.table() is not None and ranking.figure().axes
+    assert "sparsegpt" in ranking.summary().data
+
+
+def test_the_advisor_page_reads_every_method_on_the_committed_full_grids():
+    from jdlib.advise import committed as committed_advice
+    from jdlib.plots import safe_sparsity
+
+    advice = committed_advice("full", tolerance=0.05)
+    assert {"magnitude", "wanda", "sparsegpt"} <= set(advice.loc[advice["grid"].str.startswith("compression"), "method"])
+    assert {"setting2", "setting3", "setting4", "setting6"} <= set(advice["grid"])
+    assert advice["safe_sparsity"].dropna().between(0, 1).all() and len(safe_sparsity(advice).axes) >= 6
