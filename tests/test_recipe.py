@@ -35,8 +35,10 @@ def test_epochs_and_steps_exclusive():
     assert update_count(45, 8, None, None) == 18  # the paper's three epochs
     with pytest.raises(ValueError, match="epochs=2 and steps=7"):
         update_count(45, 8, 2, 7)
+    # the caller's budget replaces the params file's other one (params/ci sets steps)
+    assert (load("setting1", "ci", epochs=1).epochs, load("setting1", "ci", epochs=1).steps) == (1, None)
     with pytest.raises(ConfigError, match="set one of them"):
-        load("setting1", "ci", epochs=1)  # params/ci sets steps
+        load("setting1", "ci", epochs=1, steps=3)
     with pytest.raises(ConfigError, match="set one of them"):
         Setting1Config(setting="setting1", tasks=["bigbench/hyperbaton"], epochs=None, steps=None).validate()
 

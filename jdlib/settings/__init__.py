@@ -35,11 +35,16 @@ def parameters(name: str) -> list[str]:
     return sorted({"params", SPARSITY}.union(*(checks(cls) for cls in classes)))
 
 
+# Parameters of which a config sets one, the other null: a caller who sets one replaces the params
+# file's other (`-p steps 200` on params whose fine-tuning is given in epochs).
+ALTERNATIVES = (("epochs", "steps"),)
+
+
 def load(name: str, params: str = "quick", **overrides: Any) -> SweepConfig:
     """The validated config of setting `name`: the params file, then every override that is not None.
 
     An unknown parameter name stops here, naming the closest valid ones; `sparsity` (one level)
-    replaces the `sparsities` list.
+    replaces the `sparsities` list, and `steps` replaces the file's `epochs` (and the reverse).
     """
     setting = get(name)
     values = yaml.safe_load(params_file(name, params).read_text()) or {}
@@ -50,6 +55,9 @@ def load(name: str, params: str = "quick", **overrides: Any) -> SweepConfig:
     # A params file serves every variant of its setting (Setting 5 with or without fine-tuning):
     # what the chosen variant has no use for is left out, unless the caller named it.
     values = {k: v for k, v in values.items() if k in checks(cls) or k == SPARSITY}
+    for chosen, other in ALTERNATIVES + tuple((b, a) for a, b in ALTERNATIVES):
+        if chosen in given and other not in given:  # the caller's choice replaces the file's alternative
+            values.pop(other, None)
     values.update(given)
     if values.get(SPARSITY) is not None:
         one = dataclasses.replace(checks(cls)["sparsities"], many=False, allowed="a number strictly between 0 and 1")
