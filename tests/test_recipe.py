@@ -37,6 +37,7 @@ def test_epochs_and_steps_exclusive():
         update_count(45, 8, 2, 7)
     # the caller's budget replaces the params file's other one (params/ci sets steps)
     assert (load("setting1", "ci", epochs=1).epochs, load("setting1", "ci", epochs=1).steps) == (1, None)
+    assert (load("setting1", "quick", steps=40).epochs, load("setting1", "quick", steps=40).steps) == (None, 40)
     with pytest.raises(ConfigError, match="set one of them"):
         load("setting1", "ci", epochs=1, steps=3)
     with pytest.raises(ConfigError, match="set one of them"):

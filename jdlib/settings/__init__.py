@@ -57,7 +57,7 @@ def load(name: str, params: str = "quick", **overrides: Any) -> SweepConfig:
     values = {k: v for k, v in values.items() if k in checks(cls) or k == SPARSITY}
     for chosen, other in ALTERNATIVES + tuple((b, a) for a, b in ALTERNATIVES):
         if chosen in given and other not in given:  # the caller's choice replaces the file's alternative
-            values.pop(other, None)
+            values[other] = None
     values.update(given)
     if values.get(SPARSITY) is not None:
         one = dataclasses.replace(checks(cls)["sparsities"], many=False, allowed="a number strictly between 0 and 1")
