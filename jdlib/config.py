@@ -22,9 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .compress import CALIBRATED, PRUNE_METHODS
+from .compress import PRUNE_METHODS, method_of
 from .compress.calibrate import CALIBRATION_SOURCES
 from .compress.masks import SCOPES, parse_pattern
+from .compress.plugins import FORM, check_plugin, is_plugin, load_plugin
 from .data import check_task_name
 from .transfer import TRANSFER_MODES
 
@@ -153,6 +154,16 @@ def _task(value: str) -> None:
     check_task_name(value)
 
 
+METHOD_ALLOWED = f"{', '.join(PRUNE_METHODS)} or a plug-in written {FORM}"
+
+
+def _method(value: str) -> None:
+    if is_plugin(value):
+        load_plugin(value)  # its import and signature; what it returns is checked in `validate`
+    elif value not in PRUNE_METHODS:
+        raise ValueError(f"{value!r} is not valid: use {METHOD_ALLOWED}")
+
+
 @dataclass
 class SweepConfig:
     """Parameters every sweep shares; each setting adds its difficulty knob."""
@@ -165,7 +176,7 @@ class SweepConfig:
     pattern: list[str] = param(["unstructured"], str, "unstructured or N:M patterns written kept:group, e.g. 2:4",
                                many=True, extra=_pattern, role="grid")
     scope: str = param("global", str, choices=SCOPES)
-    method: list[str] = param(["magnitude"], str, many=True, choices=PRUNE_METHODS, role="grid")
+    method: list[str] = param(["magnitude"], str, METHOD_ALLOWED, many=True, extra=_method, role="grid")
     # Below 0 Python's random draws alike for n and -n: in [0, SEED_LIMIT) each seed draws its own
     # numbers in random, numpy and torch, so the duplicate check on values is one on what seeds draw
     seeds: list[int] = param([41], int, f"integers from 0 to {SEED_LIMIT - 1} (0 <= seed < 2**32)", many=True, low=0,
@@ -193,6 +204,11 @@ class SweepConfig:
             check_executor(self.executor)
         except ValueError as err:
             raise ConfigError(str(err)) from None
+        try:
+            for method in filter(is_plugin, self.method):
+                check_plugin(method, tuple(self.pattern), tuple(self.sparsities))
+        except ValueError as err:
+            raise ConfigError(f"method: {err}") from None
 
     @property
     def store_path(self) -> Path:
@@ -210,7 +226,7 @@ class SweepConfig:
 
     def calibration_of(self, method: str) -> dict:
         """What a calibrated method's cells carry beyond the rest (nothing for magnitude)."""
-        if method not in CALIBRATED:
+        if not method_of(method).calibrated:
             return {}
         return {name: getattr(self, name) for name, check in checks(type(self)).items()
                 if check.role == "calibrated"}

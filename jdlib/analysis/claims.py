@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from ..compress import CLAIMED_PRUNE_METHODS, LOW_RANK_METHODS, QUANT_METHODS
+from ..compress import LOW_RANK_METHODS, QUANT_METHODS, claimed
 from .pooling import ALPHA, NOT_TESTABLE, Judged, holm, judge
 from .pooling import counts as count_verdicts
 from .sentences import basin_sentence
@@ -438,7 +438,7 @@ def c4_patterns(trend: pd.DataFrame) -> ClaimResult:
     """C4 from C1 comparison rows (columns setting, task, family, method, estimate, se, df, verdict, testable,
     study; other rows such as quantization are ignored): a pooled verdict per family, per method, and over
     all the comparisons once. The rule in full is `C4_RULE`."""
-    rows = trend[trend["family"].isin(("unstructured", "N:M")) & trend["method"].isin(CLAIMED_PRUNE_METHODS)] \
+    rows = trend[trend["family"].isin(("unstructured", "N:M")) & trend["method"].map(claimed)] \
         if len(trend) else trend
     groups = {(kind, name): judge(g, ["study"], C4_NAME)
               for kind in ("family", "method") if len(rows) for name, g in rows.groupby(kind)}

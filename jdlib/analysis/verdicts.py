@@ -17,7 +17,7 @@ import pandas as pd
 from ..data import human_scores
 from ..difficulty import human_model_gap
 from ..grid import NotInStore, stored_only
-from ..compress import CLAIMED_PRUNE_METHODS, CONTROLS
+from ..compress import CONTROLS, claimed
 from ..settings import SETTINGS, load
 from ..settings.compression import KNOBS
 from ..settings.spec import DifficultyOrder
@@ -289,7 +289,7 @@ def compression_c1(rows: pd.DataFrame, correct_chance: bool = False) -> pd.DataF
     """The compression grid's pruning rows judged as C1 is, within the setting each knob comes from
     (Setting 2's option count, Setting 3's context): the same statistic, intervals, gate and rule; their
     `study` is that setting's for the same task (the same model on the same questions, see `pooling`)."""
-    pruning = rows[rows["method"].isin(CLAIMED_PRUNE_METHODS) | (rows["transfer"] == "dense")]
+    pruning = rows[rows["method"].map(claimed) | (rows["transfer"] == "dense")]
     return pd.concat([c1_comparisons(KNOBS[knob].SETTING.name, part, correct_chance=correct_chance)
                       .assign(setting="compression", knob=knob) for knob, part in pruning.groupby("knob")],
                      ignore_index=True)

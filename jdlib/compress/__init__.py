@@ -13,6 +13,7 @@ from .controls import large_masks, random_masks
 from .lowrank import LowRankReport, low_rank
 from .magnitude import magnitude_masks, magnitude_ranking
 from .masks import GlobalRanking, Masks, parse_pattern, pattern_sparsity, prunable_weights
+from .plugins import FORM, is_plugin, load_plugin, prune_with_plugin
 from .quantize import QUANT_METHODS, QuantReport, quantize
 from .sparsegpt import prune_sparsegpt
 from .wanda import prune_wanda
@@ -48,6 +49,25 @@ CLAIMED_PRUNE_METHODS = tuple(n for n in PRUNE_METHODS if n not in CONTROLS)  # 
 # Calibrated methods prune block after block, so no threshold spans the model: the default
 # scope "global" stands for each method's own comparison group.
 OWN_SCOPE = {"wanda": "row", "sparsegpt": "layer"}
+NO_METHOD = Method("none", "none", False)  # the dense cells' method: nothing is compressed
+
+
+def method_of(name: str) -> Method:
+    """A method's entry: a built-in's from METHODS; a plug-in's ("package.module:function", see `plugins`)
+    pruning, calibrated and seeded as its signature declares; NO_METHOD for the dense cells' "none"."""
+    if is_plugin(name):
+        plugin = load_plugin(name)
+        return Method(name, "pruning", plugin.calibrated, plugin.seeded)
+    if name == NO_METHOD.name:
+        return NO_METHOD
+    if name not in METHODS:
+        raise ValueError(f"method={name!r} is not valid: use one of {', '.join(METHODS)} or a plug-in written {FORM}")
+    return METHODS[name]
+
+
+def claimed(method: str) -> bool:
+    """Whether C1, C3 and C4 pool a method's rows: a pruning method of the table that is no control, or a plug-in."""
+    return method in CLAIMED_PRUNE_METHODS or is_plugin(method)
 
 
 @dataclass
@@ -82,26 +102,31 @@ def prune(
     Wanda's output row, SparseGPT's matrix (chosen per 128-column block); Wanda also takes "layer".
     The report says which was used. The controls: "random" prunes uniformly random weights drawn
     with `seed` (the only method that reads it), "large" the largest-magnitude weights; both
-    realise magnitude's sparsity exactly.
+    realise magnitude's sparsity exactly. A plug-in ("package.module:function", see `plugins`) prunes as
+    it chooses (the report's scope says "plug-in"), given `pattern`, `seed` and `calibration` if it asks.
     """
-    if method not in PRUNE_METHODS:
-        raise ValueError(f"method={method!r} is not valid: use one of {', '.join(PRUNE_METHODS)}")
+    if method not in PRUNE_METHODS and not is_plugin(method):
+        raise ValueError(f"method={method!r} is not valid: use one of {', '.join(PRUNE_METHODS)} or a plug-in "
+                         f"written {FORM}")
     target = pattern_sparsity(pattern, sparsity)
     if not 0.0 <= target < 1.0:
         raise ValueError(f"sparsity={sparsity!r} is not valid: use a number in [0, 1)")
-    if method in CALIBRATED:
-        if calibration is None:
-            raise ValueError(
-                f"method={method!r} needs calibration: pass calibration=a LongTensor of token ids "
-                "(n_samples x seq_len), for example from jdlib.compress.calibration_from_texts"
-            )
+    if method_of(method).calibrated and calibration is None:
+        raise ValueError(
+            f"method={method!r} needs calibration: pass calibration=a LongTensor of token ids "
+            "(n_samples x seq_len), for example from jdlib.compress.calibration_from_texts"
+        )
+    if method in OWN_SCOPE:
         scope = OWN_SCOPE[method] if scope == "global" else scope
         if method == "sparsegpt" and scope != "layer":
             raise ValueError(f"scope={scope!r} is not valid for sparsegpt: use 'global' or 'layer' (the same)")
     if calibration is not None:
         check_calibration(calibration)
     start = time.perf_counter()
-    if method == "wanda":
+    if is_plugin(method):
+        keep, result = prune_with_plugin(model, load_plugin(method), target, pattern, seed, calibration)
+        scope = "plug-in"
+    elif method == "wanda":
         keep, result = prune_wanda(model, calibration, target, pattern, scope)
     elif method == "sparsegpt":
         keep, result = prune_sparsegpt(model, calibration, target, pattern)
@@ -128,6 +153,6 @@ def prune(
 
 __all__ = [
     "prune", "PruneReport", "Masks", "magnitude_ranking", "prunable_weights", "parse_pattern", "PRUNE_METHODS",
-    "CLAIMED_PRUNE_METHODS", "CONTROLS", "SEEDED", "quantize", "QuantReport", "QUANT_METHODS", "low_rank",
-    "LowRankReport", "calibration_from_texts", "calibration_from_c4",
+    "CLAIMED_PRUNE_METHODS", "CONTROLS", "SEEDED", "claimed", "method_of", "quantize", "QuantReport",
+    "QUANT_METHODS", "low_rank", "LowRankReport", "calibration_from_texts", "calibration_from_c4",
 ]

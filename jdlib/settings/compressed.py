@@ -9,8 +9,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..compress import (CALIBRATED, LOW_RANK_METHODS, QUANT_METHODS, SEEDED, LowRankReport, QuantReport, low_rank,
-                        magnitude_ranking, prune, quantize)
+from ..compress import (CALIBRATED, LOW_RANK_METHODS, QUANT_METHODS, LowRankReport, QuantReport, low_rank,
+                        magnitude_ranking, method_of, prune, quantize)
 from ..compress.masks import Masks, prunable_weights
 
 LOW_RANK = LOW_RANK_METHODS[0]  # the method name of the truncated-SVD cells (the compression setting)
@@ -68,18 +68,19 @@ class CompressedWeights:
         truncated SVD, and the masks mark the weights that came out exactly zero. `extra` must
         then carry the options too (the cache key is made of method, pattern, sparsity, extra).
         """
-        key = (method, pattern, sparsity, *extra, *((seed,) if method in SEEDED else ()))
+        entry = method_of(method)
+        key = (method, pattern, sparsity, *extra, *((seed,) if entry.seeded else ()))
         if key not in self.cache:
             ranked = method in ("magnitude", "large") and self.scope == "global" and pattern == "unstructured"
             if ranked and self.ranking is None:
                 self.ranking = magnitude_ranking(self.model)
-            if method in CALIBRATED and calibration is None:
+            if entry.calibrated and calibration is None:
                 raise ValueError(f"method={method!r} needs calibration data")
             if method in QUANT_METHODS or method == LOW_RANK:
                 masks, report = self._quantize_or_factor(method, calibration, **(options or {}))
             else:
                 masks, report = prune(self.model, method=method, sparsity=sparsity, pattern=pattern,
-                                      scope=self.scope, calibration=calibration() if method in CALIBRATED else None,
+                                      scope=self.scope, calibration=calibration() if entry.calibrated else None,
                                       ranking=self.ranking if ranked else None, seed=seed)
             self.summary = summarise(report)
             self.timing = {"compress_seconds": round(report.wall_time_s, 3), "compression_cached": False}

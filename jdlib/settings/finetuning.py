@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from ..compress.calibrate import calibration_for
 from ..compress.masks import Masks, parse_pattern
+from ..compress.plugins import plugin_identity
 from ..config import FinetuneConfig
 from ..data import load_task
 from ..difficulty import subsample
@@ -28,7 +29,8 @@ def transfer_cells(config) -> list[dict]:
         nm = parse_pattern(pattern)
         levels = [1.0 - nm[0] / nm[1]] if nm else config.sparsities
         compressions += [(pattern, round(s, 6)) for s in levels]
-    variants = [DENSE] + [{"transfer": t, "method": m, "pattern": p, "sparsity": s, **config.calibration_of(m)}
+    variants = [DENSE] + [{"transfer": t, "method": m, "pattern": p, "sparsity": s, **config.calibration_of(m),
+                           **plugin_identity(m)}
                           for t in config.transfer for m in config.method for p, s in compressions]
     # the fine-tuning computation's version: only cells that fine-tune carry it (the scoring settings share this grid)
     recipe = {"recipe": RECIPE} if isinstance(config, FinetuneConfig) else {}

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import pandas as pd
 from transformers import AutoConfig
 
-from ..compress import CALIBRATED, SEEDED
+from ..compress import method_of
 from ..compress.calibrate import calibration_for
 from ..config import SweepConfig, param
 from ..data import Task, load_task
@@ -88,7 +88,7 @@ def state_of(cell: dict) -> tuple:
     method's, random pruning's, on the cell's seed too)."""
     return (cell["method"], cell["pattern"], float(cell["sparsity"]),
             *((k, cell[k]) for k in COMPRESSION_FIELDS if k in cell),
-            *((("seed", cell["seed"]),) if cell["method"] in SEEDED else ()))
+            *((("seed", cell["seed"]),) if method_of(cell["method"]).seeded else ()))
 
 
 def scoring_cells(config: NoFinetuneConfig, level: str | None, values: Sequence) -> list[dict]:
@@ -149,7 +149,7 @@ class ScoringRunner:
                                config.calibration_seq_len)
 
     def _set_weights(self, cell: dict) -> None:
-        calibrated = cell["method"] in CALIBRATED
+        calibrated = method_of(cell["method"]).calibrated
         state = state_of(cell) + ((cell["task"],) if calibrated and self.config.calibration == "task" else ())
         if state == self.state:
             return

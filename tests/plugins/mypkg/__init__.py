@@ -1,0 +1,1 @@
+"""A toy package of plug-in pruning methods (the README's example), importable from tests/plugins."""
