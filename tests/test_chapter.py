@@ -91,6 +91,8 @@ def test_the_claims_report_gives_every_claim_and_the_orders_computing_nothing(tm
     assert order["declared_order"] == [3, 1, 0] and sorted(order["measured_order"]) == [0, 1, 3]
     assert {"verdict", "verdict_measured_order"} <= set(order)
     assert list(out["settings"]) == ["setting4"]  # the other grids are not in the store: nothing computed
+    assert set(out["scores"]) <= {"magnitude"}  # the Junk-DNA score of the one pruning method stored
+    assert all({"estimate", "low", "high", "n_tasks"} <= set(s) for s in out["scores"].values())
 
 
 def test_findings_say_why_a_number_is_missing_instead_of_printing_nan():

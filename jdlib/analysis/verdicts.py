@@ -602,8 +602,10 @@ def claim_json(result: claims.ClaimResult) -> dict:
 
 
 def report(params: str = "quick", store: str | None = None) -> dict:
-    """Every claim's verdict, the settings' declared and measured orders, and the chance-corrected
-    verdicts, from the store alone (nothing is computed)."""
+    """Every claim's verdict, the settings' declared and measured orders, the chance-corrected verdicts
+    and the Junk-DNA score per pruning method (`score`), from the store alone (nothing is computed)."""
+    from .score import chapter_comparisons, method_scores, scores_json  # score reads this module's gate and grid
+
     rows = chapter_rows(params, store, compute=False)
     plain = all_claims(params, store, rows_by_chapter=rows)
     corrected = all_claims(params, store, correct_chance=True, rows_by_chapter=rows)
@@ -619,7 +621,8 @@ def report(params: str = "quick", store: str | None = None) -> dict:
     return {"params": params,
             "claims": {name.upper(): claim_json(r) for name, r in plain.items()},
             "settings": settings,
-            "chance_corrected": {name.upper(): r.verdict for name, r in corrected.items()}}
+            "chance_corrected": {name.upper(): r.verdict for name, r in corrected.items()},
+            "scores": scores_json(method_scores(chapter_comparisons(rows)))}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -640,6 +643,9 @@ def main(argv: list[str] | None = None) -> None:
               f"{claim['statistic']}")
     for setting, order in out["settings"].items():
         print(f"{setting}: declared {order['declared_order']} measured {order['measured_order']}")
+    for method, found in out["scores"].items():
+        print(f"Junk-DNA score {method}: {found['estimate']} [{found['low']}, {found['high']}] "
+              f"over {found['n_tasks']} task(s), {found['reading']}")
 
 
 def summary(results: dict[str, claims.ClaimResult],
