@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from jdlib.analysis import pooling
+from jdlib.analysis import pooling, specificity, tables
 from jdlib.analysis.specificity import at_matched_damage, s1_specific, s1_units
 from jdlib.analysis.verdicts import c1_comparisons, claim_json, compression_c1
 from jdlib.compress import CLAIMED_PRUNE_METHODS, CONTROLS, METHODS, PRUNE_METHODS
@@ -101,3 +101,10 @@ def test_a_level_below_the_floor_makes_the_comparison_not_testable():
                                        for o, q in zip(frame["options"], frame["outcomes"])])
     result = judged(at_chance)
     assert result.verdict == pooling.NOT_TESTABLE and "trend needs 3" in result.units["testable_reason"].iloc[0]
+
+
+def test_s1_not_run_still_gives_the_chapters_an_empty_table_per_control():
+    missing = specificity.s1_claim({}, None)
+    assert missing.verdict == "not run" and missing["by_control"].empty
+    assert {"control", "match", "verdict", "estimate", "low", "high"} <= set(missing["by_control"].columns)
+    tables.pooled(missing["by_control"], "S1 per control").to_html()  # a chapter shows it without a KeyError

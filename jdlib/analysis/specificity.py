@@ -253,12 +253,14 @@ def by_control(units: pd.DataFrame) -> dict[tuple[str, str], tuple[pooling.Judge
 
 def control_table(judged: dict) -> pd.DataFrame:
     """`by_control` as a table: per control and match, the pooled difference and the control's own trend."""
-    return pd.DataFrame([{"control": c, "match": m, "verdict": d.verdict, "estimate": d.pooled.estimate,
-                          "low": d.pooled.low, "high": d.pooled.high, **d.counts,
-                          "the control's own trend": claims.interval_words(own.pooled.estimate, own.pooled.low,
-                                                                           own.pooled.high),
-                          "its verdict": own.verdict}
-                         for (c, m), (d, own) in judged.items()])
+    rows = [{"control": c, "match": m, "verdict": d.verdict, "estimate": d.pooled.estimate,
+             "low": d.pooled.low, "high": d.pooled.high, **d.counts,
+             "the control's own trend": claims.interval_words(own.pooled.estimate, own.pooled.low, own.pooled.high),
+             "its verdict": own.verdict}
+            for (c, m), (d, own) in judged.items()]
+    # with no comparison (S1 not run) the same columns, empty, so the chapters' tables show "none"
+    return pd.DataFrame(rows, columns=None if rows else ["control", "match", "verdict", "estimate", "low", "high",
+                                                         "the control's own trend", "its verdict"])
 
 
 def control_words(control: str, match: str, judged: dict) -> str:
@@ -338,6 +340,7 @@ def s1_claim(rows_by_chapter: dict, controls: pd.DataFrame | None, correct_chanc
         return s1_specific(units)
     missing = not_run("S1", "compression or random-pruning")
     missing.numbers["finding"] = missing.sentence  # what the chapters glue as what the controls show
+    missing.tables["by_control"] = control_table({})
     return missing
 
 
