@@ -1,18 +1,22 @@
 #!/bin/bash
 # Full grids on a lent GPU machine set up by calls 1-3 (bench/device_setup.md), as the end of call 3:
-#   source .gpu/b/run.sh && [K=4] [GRIDS="setting5 true_gem"] [COMP=1] bash $TREE/bench/device_grids.sh SECONDS
+#   source .gpu/b/run.sh && [K=4] [GRIDS="setting5 true_gem"] [COMP=1] [SCORE="setting2 setting3"]
+#     [SCORE_EXECUTOR=local] [OVERRIDES='{"model": "mpnet"}'] bash $TREE/bench/device_grids.sh SECONDS
 # GRIDS are fine-tuning grids (executor local-gpus:K, one store finetune.sqlite); COMP=1 rescores the
 # compression grid in a second process (compression.sqlite), computing the cells whose committed row
-# lacks per-question outcomes. Each store starts as the rows of the tree's results/full.sqlite that its
+# lacks per-question outcomes; SCORE are no-fine-tuning grids (Settings 2, 3, 4, 6) in a third
+# (scoring.sqlite, executor SCORE_EXECUTOR). OVERRIDES (JSON) replaces parameters of params/full in
+# every grid: '{"model": "mpnet", "method": ["magnitude", "random"]}' is the second scale (the model is
+# checked before any grid starts; MPNET=1 at call 3 stages it). Each store starts as the rows of the tree's results/full.sqlite that its
 # grids can reach, plus a store of an earlier call carried in .gpu/d/stores/, so no finished cell is
 # computed again; it comes back under $OUT: merge it with bench/merge_store.py. Before starting it
 # prints each grid's cells to run and projected minutes, after it the rows each store gained.
 # It ends only the processes it started, by their process groups, and stops SECONDS after it began.
 START=$(date +%s)
 fail() { echo "device_grids.sh: $*" >&2; exit 3; }
-[[ "${1:-}" =~ ^[0-9]+$ ]] || fail "usage: [K=4] [GRIDS='setting5 true_gem'] [COMP=1] bash bench/device_grids.sh SECONDS"
+[[ "${1:-}" =~ ^[0-9]+$ ]] || fail "usage: [K=4] [GRIDS='setting5 true_gem'] [COMP=1] [SCORE='setting2 setting3'] [OVERRIDES=JSON] bash bench/device_grids.sh SECONDS"
 LIMIT=$1
-[ -n "${GRIDS:-}${COMP:-}" ] || fail "nothing to run: set GRIDS (fine-tuning grids) and/or COMP=1 (compression rescoring)"
+[ -n "${GRIDS:-}${COMP:-}${SCORE:-}" ] || fail "nothing to run: set GRIDS (fine-tuning grids), SCORE (scoring grids) and/or COMP=1 (compression rescoring)"
 [ -n "${OUT:-}" ] && [ -d "$OUT" ] || fail "OUT is not a folder: run this through the device tool (what it writes under \$OUT comes back)"
 TREE=$(cd "$(dirname "$0")/.." && pwd)
 [ -f "$TREE/results/full.sqlite" ] || fail "no $TREE/results/full.sqlite: run this script from the working tree sent (bash \$TREE/bench/device_grids.sh)"
@@ -33,12 +37,16 @@ if [ -f "$PGIDS" ]; then  # an earlier call of this script killed at its limit: 
 fi
 
 cat > /tmp/jd/jd_grids.py <<'PY'
-"""prepare STORE OUTCOMES_ONLY TREE GRID...: seed the store, count its rows, project the minutes;
-run STORE EXECUTOR GRID...: run the grids; report STORE GRID...: the rows each grid gained."""
-import json, sys, time
+"""prepare STORE OUTCOMES_ONLY TREE GRID...: check the model, seed the store, count its rows, project the
+minutes; run STORE EXECUTOR GRID...: run the grids; report STORE GRID...: the rows each grid gained.
+Every grid is params/full's with $OVERRIDES (JSON) replacing its parameters."""
+import json, os, sys, time
 from pathlib import Path
 import jdlib, torch
 from jdlib.merge import measured_rate, merge, projection, seed
+from jdlib.models import check_model
+
+OVERRIDES = json.loads(os.environ.get("OVERRIDES") or "{}")
 
 # Dask's workers start by spawn, which imports this file again as __mp_main__: nothing may run then
 if __name__ == "__main__":
@@ -47,7 +55,9 @@ if __name__ == "__main__":
     if verb == "prepare":
         outcomes_only, tree, grids = rest[0] == "1", Path(rest[1]), rest[2:]
         full = tree / "results/full.sqlite"
-        print("seeded", seed(full, store, grids, outcomes_only=outcomes_only).summary())
+        for grid in grids:
+            check_model(jdlib.load_config(grid, "full", **OVERRIDES).model)
+        print("seeded", seed(full, store, grids, outcomes_only=outcomes_only, overrides=OVERRIDES).summary())
         # a store of an earlier call not merged into results/full.sqlite yet: carried in the tree, or kept on
         # this warm machine by the call before (so calls chained on one machine need no copy in between)
         for carried in (tree / ".gpu/d/stores" / store.name, Path("/tmp/jd/stores") / store.name):
@@ -55,7 +65,7 @@ if __name__ == "__main__":
                 print("carried", carried, merge(carried, store, skip_different=True).summary())
         device, total, before = torch.cuda.get_device_name(), 0.0, {}
         for grid in grids:
-            p = projection(grid, "full", store, measured_rate(grid, "full", full, device=device))
+            p = projection(grid, "full", store, measured_rate(grid, "full", full, device, OVERRIDES), OVERRIDES)
             before[grid] = p.total - p.to_run
             total += p.minutes or 0.0
             print(p.line())
@@ -66,12 +76,13 @@ if __name__ == "__main__":
         executor, names = rest[0], rest[1:]
         for name in names:
             t = time.time()
-            jdlib.sweep(jdlib.load_config(name, "full", store=str(store), executor=executor), progress=False)
+            jdlib.sweep(jdlib.load_config(name, "full", **{**OVERRIDES, "store": str(store), "executor": executor}),
+                        progress=False)
             print(name, "complete", f"{time.time() - t:.0f} s", flush=True)
     elif verb == "report":
         before = json.loads(counted.read_text())
         for grid in rest:
-            p = projection(grid, "full", store, None)
+            p = projection(grid, "full", store, None, OVERRIDES)
             print(f"{grid}: {before[grid]} -> {p.total - p.to_run} of {p.total} cells in {store.name} "
                   f"(+{p.total - p.to_run - before[grid]})")
 PY
@@ -79,6 +90,7 @@ PY
 jobs_to_run=()
 if [ -n "${GRIDS:-}" ]; then jobs_to_run+=("finetune|local-gpus:$K|$GRIDS|0"); fi
 if [ -n "${COMP:-}" ]; then jobs_to_run+=("compression|local|compression|1"); fi
+if [ -n "${SCORE:-}" ]; then jobs_to_run+=("scoring|${SCORE_EXECUTOR:-local}|$SCORE|0"); fi
 for job in "${jobs_to_run[@]}"; do
   IFS='|' read -r name executor grids outcomes_only <<< "$job"
   # shellcheck disable=SC2086

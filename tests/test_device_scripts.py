@@ -52,6 +52,23 @@ def test_device_stage_and_run_name_the_missing_call(tmp_path):
                                                    "device_stage.sh")
 
 
+@pytest.mark.skipif(SET_UP, reason="this machine is set up for the device scripts")
+def test_device_stage_of_the_mpnet_parts_names_the_missing_call(tmp_path):
+    for k in (1, 2, 3):
+        folder = tmp_path / f".gpu/m{k}"
+        folder.mkdir(parents=True)
+        (folder / "stage.sh").write_text((ROOT / "bench/device_stage.sh").read_text())
+        (folder / f"mpnet.tar.xz.{k}").write_bytes(b"part")
+        (folder / "mpnet.meta").write_text("3 0123abcd\n")
+    line = one_line_failure(run("bash .gpu/m1/stage.sh", tmp_path), "device_stage.sh")
+    assert "call 2 (carry .gpu/w" in line and "m1..m3" in line and "back to back" in line
+    line = one_line_failure(run("bash .gpu/m3/stage.sh", tmp_path), "device_stage.sh")
+    assert "call m2 (carry .gpu/m2: bash .gpu/m2/stage.sh) did not run" in line and "back to back" in line
+    (tmp_path / ".gpu/m2/mpnet.meta").unlink()
+    line = one_line_failure(run("bash .gpu/m2/stage.sh", tmp_path), "device_stage.sh")
+    assert "incomplete" in line and "MPNET=1 bash bench/device_payloads.sh" in line and "carry .gpu/m2" in line
+
+
 def test_no_script_in_bench_kills_by_pattern():
     for path in (ROOT / "bench").iterdir():
         if path.suffix in (".sh", ".py"):

@@ -139,3 +139,19 @@ def test_seed_keeps_the_rows_a_grid_reaches_and_with_outcomes_only_those_that_ha
     assert ResultsStore(seed(source.path, tmp_path / "d.sqlite", ["setting1"], "ci").into).keys() == set(keys[:3])
     report = seed(source.path, tmp_path / "d.sqlite", ["setting1", "lmc"], "ci", outcomes_only=True)
     assert set(report.new) == set(keys[1:3]) and other not in ResultsStore(tmp_path / "d.sqlite").keys()
+
+
+def test_overrides_make_another_grid_whose_keys_share_only_what_it_shares(tmp_path):
+    """The second scale ({"model": "mpnet"}) is a grid of its own keys; adding a control method keeps the
+    magnitude cells' keys, so a store seeded for it holds the rows already computed."""
+    minilm = grid_keys("setting2", "ci")
+    assert not set(grid_keys("setting2", "ci", {"model": "mpnet"})) & set(minilm)  # validated, not loaded
+    controls = grid_keys("setting2", "ci", {"method": ["magnitude", "random"]})
+    assert set(minilm) < set(controls)
+    source = ResultsStore(tmp_path / "full.sqlite")
+    for key in minilm:
+        source.put(key, "setting2", {}, {"accuracy": 0.5}, PROV)
+    seeded = seed(source.path, tmp_path / "d.sqlite", ["setting2"], "ci", overrides={"model": "mpnet"})
+    assert ResultsStore(seeded.into).keys() == set()
+    found = projection("setting2", "ci", source.path, None, {"method": ["magnitude", "random"]})
+    assert (found.total, found.to_run) == (len(controls), len(controls) - len(minilm))
