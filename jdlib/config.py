@@ -169,7 +169,8 @@ class SweepConfig:
     """Parameters every sweep shares; each setting adds its difficulty knob."""
 
     setting: str
-    model: str = param("minilm", str, "an alias (minilm, tiny-bert, tiny-llama), a local folder or a Hugging Face id")
+    model: str = param("minilm", str, "an alias (minilm; mpnet after `make mpnet`; tiny-bert, tiny-mpnet, "
+                       "tiny-llama), a local folder or a Hugging Face id")
     tasks: list[str] = param([], str, "task names such as bigbench/hyperbaton", many=True, extra=_task, role="grid")
     sparsities: list[float] = param([0.1, 0.3, 0.5, 0.7, 0.9], float, "numbers strictly between 0 and 1", many=True,
                                     low=0, high=1, strict_low=True, strict_high=True, role="grid")
@@ -197,7 +198,7 @@ class SweepConfig:
         for name, check in checks(type(self)).items():
             setattr(self, name, check_value(name, getattr(self, name), check))
         if not self.model.strip():
-            raise ConfigError("model='' is not valid: use an alias (minilm), a local folder or a Hugging Face id")
+            raise ConfigError("model='' is not valid: use an alias (minilm, mpnet), a local folder or a Hugging Face id")
         from .grid import check_executor
 
         try:
