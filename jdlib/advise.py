@@ -30,8 +30,9 @@ import yaml
 from .analysis import intervals
 from .analysis.compression import compressor_of
 from .analysis.floor import level_gates
-from .analysis.sentences import level_label
-from .analysis.verdicts import chapter_results, outcome_grid
+from .analysis.sentences import level_label, plain
+from .analysis.intervals import outcome_grid
+from .analysis.rows import chapter_results
 from .config import ConfigError
 from .settings import SETTINGS, load
 from .settings.compression import KNOBS
@@ -70,7 +71,7 @@ def advise(rows: pd.DataFrame, tolerance: float, setting: str = "setting2") -> p
                     unsafe = (float(x), found[str(i)])
                     break
                 safe = (float(x), found[str(i)])
-            out.append({**group, "level": _plain(level), **_ends(safe, ""), **_ends(unsafe, "unsafe_"),
+            out.append({**group, "level": plain(level), **_ends(safe, ""), **_ends(unsafe, "unsafe_"),
                         "testable": (group["task"], level) in testable, "tolerance": tolerance, "interval": method,
                         "seeds": len(grid.seeds)})
     return pd.DataFrame(out, columns=COLUMNS)
@@ -130,16 +131,12 @@ def _ends(found: tuple[float, intervals.Interval] | None, prefix: str) -> dict:
 
 def records(table: pd.DataFrame) -> list[dict]:
     """The table as JSON-ready dicts: plain numbers, None for a missing one."""
-    return [{k: None if isinstance(v, float) and math.isnan(v) else _plain(v) for k, v in row.items()}
+    return [{k: None if isinstance(v, float) and math.isnan(v) else plain(v) for k, v in row.items()}
             for row in table.to_dict(orient="records")]
 
 
 def _number(value: float) -> float | None:
     return float(value) if math.isfinite(value) else None
-
-
-def _plain(value):
-    return value.item() if isinstance(value, np.generic) else value
 
 
 def _values(texts: list[str] | None) -> list | None:

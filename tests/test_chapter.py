@@ -72,7 +72,7 @@ def test_every_chapter_shows_its_full_grid_figure_and_verdict_from_the_committed
 
 
 def test_the_claims_report_gives_every_claim_and_the_orders_computing_nothing(tmp_path):
-    from jdlib.analysis.verdicts import report
+    from jdlib.claims import report
 
     store = str(tmp_path / "s.sqlite")
     jdlib.sweep(jdlib.load_config("setting4", "ci", store=store), progress=False)

@@ -1,5 +1,6 @@
 import datasets
 import numpy as np
+import pandas as pd
 import pytest
 
 from jdlib.analysis.floor import GATE_MARGIN, dense_interval, floor, learnability_gate, majority_rate
@@ -45,3 +46,16 @@ def test_seeds_that_agree_leave_the_questions_error_in_the_dense_interval():
     assert (high - low) / 2 == pytest.approx(1.959964 * np.sqrt(np.var(outcomes[0]) / 1000), rel=1e-4)
     # without outcomes: p(1 - p) / n, the largest the questions' variance can be (reached by 0/1 outcomes)
     assert dense_interval([mean] * 3, 1000)[1:] == pytest.approx((low, high))
+
+
+def test_the_build_scale_sentence_says_what_was_trained_and_how_many_levels_were_learned():
+    from jdlib.analysis.sentences import fine_tuning_scale
+    from jdlib.settings import load
+
+    config = load("setting1", "ci")
+    gates = pd.DataFrame({"testable": [True, False]})
+    sentence = fine_tuning_scale(config, gates)
+    assert f"{config.steps} optimizer update" in sentence and f"batch {config.batch_size}" in sentence
+    assert "at 1 of 2 levels" in sentence and "tests nothing" in sentence
+    assert "every level tests the claim" in fine_tuning_scale(config, gates.assign(testable=True))
+    assert "learnability gate" not in fine_tuning_scale(config, gates.iloc[:0])

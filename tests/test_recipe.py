@@ -38,6 +38,8 @@ def test_epochs_and_steps_exclusive():
     # the caller's budget replaces the params file's other one (params/ci sets steps)
     assert (load("setting1", "ci", epochs=1).epochs, load("setting1", "ci", epochs=1).steps) == (1, None)
     assert (load("setting1", "quick", steps=40).epochs, load("setting1", "quick", steps=40).steps) == (None, 40)
+    assert (load("setting1", "quick", epochs=2).epochs, load("setting1", "quick", epochs=2).steps) == (2, None)
+    assert load("setting1", "quick").epochs is None  # a file that sets steps needs not write epochs: null
     with pytest.raises(ConfigError, match="set one of them"):
         load("setting1", "ci", epochs=1, steps=3)
     with pytest.raises(ConfigError, match="set one of them"):

@@ -93,14 +93,15 @@ def test_stored_only_reads_back_and_never_computes(tmp_path):
 
 
 def test_claims_from_an_empty_store_without_computing_are_not_run(tmp_path, monkeypatch):
-    from jdlib.analysis import verdicts  # the claims' home: imported here so the store's tests stand alone
+    from jdlib.analysis import claims, verdicts  # the claims' home: imported here so the store's tests stand alone
     from jdlib.settings import finetuning, nofinetune
 
     for runner in (finetuning, nofinetune):
         monkeypatch.setattr(runner, "load_model", lambda *a, **k: pytest.fail("a model was loaded"))
     results = verdicts.all_claims("ci", store=str(tmp_path / "empty.sqlite"), compute=False)
-    assert {r["verdict"] for r in results.values()} == {verdicts.NOT_RUN}
-    assert verdicts.summary(results)["verdict"].tolist() == [verdicts.NOT_RUN] * 5
+    assert {r["verdict"] for r in results.values()} == {claims.NOT_RUN}
+    assert verdicts.summary(results)["verdict"].tolist() == [claims.NOT_RUN] * len(results)
+    assert sorted(results) == ["c1", "c2", "c3", "c4", "c5", "s1"]
     assert not (tmp_path / "empty.sqlite").exists()
 
 

@@ -16,7 +16,9 @@ from ..settings import SETTINGS, Setting, load
 from ..settings.compression import KNOBS
 from ..sweep import sweep
 from . import claims, compression, score, stats, tables
-from .sentences import basin_sentence, full_scale_verdict, gap_findings, level_label, setting_findings
+from .floor import level_gates
+from .sentences import (basin_sentence, fine_tuning_scale, full_scale_verdict, gap_findings, level_label,
+                        setting_findings)
 from .verdicts import c1_comparisons, measured_order
 from .verdicts import compression_c1 as c1_compression
 
@@ -112,6 +114,15 @@ class SettingChapter:
         for key, value in self.findings().items():
             glue(key, value, display=False)
         glue(f"{self.name}_figure", self.figure(), display=False)
+
+
+def glue_scale(config, rows: pd.DataFrame) -> None:
+    """Glue `<setting>_scale`: what this build's fine-tuning grid is and at how many levels its dense models
+    (the rows with transfer "dense") passed the learnability gate."""
+    from myst_nb import glue
+
+    gates = level_gates(config.setting, rows) if "transfer" in rows else pd.DataFrame()
+    glue(f"{config.setting}_scale", fine_tuning_scale(config, gates), display=False)
 
 
 def analyse(setting: str, results: pd.DataFrame) -> SettingChapter:

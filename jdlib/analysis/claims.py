@@ -31,6 +31,8 @@ from .stats import verdict
 CI_METHODS = ("t", "bootstrap")
 
 
+NOT_RUN = "not run"
+
 @dataclass
 class ClaimResult:
     """A verdict on one claim and what it rests on: the headline statistic with its interval, the
@@ -477,3 +479,7 @@ def c4_patterns(trend: pd.DataFrame) -> ClaimResult:
     for k, v in {**by_family, **by_method}.items():
         result[f"verdict_{k.replace(':', '').replace(' ', '_')}"] = v
     return ClaimResult.from_parts("C4", result, C4_STATISTIC, judged=overall, units=rows)
+
+
+def not_run(claim: str, chapters: str) -> ClaimResult:
+    return ClaimResult(claim, NOT_RUN, "", f"{claim} needs the {chapters} grid, which is not in the store.")

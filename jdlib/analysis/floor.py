@@ -22,6 +22,7 @@ from ..data import majority_by_task
 from ..data.task import majority_rate
 from ..settings import SETTINGS
 from .intervals import CONFIDENCE, seeds_questions_t
+from .sentences import level_label, plain
 
 # The chance-corrected drop divides by (dense - floor): at 0.05 a change of 0.01 in accuracy moves it by
 # 0.2 already; closer to the floor the drop curve is noise.
@@ -139,3 +140,19 @@ def level_gates(setting: str, rows: pd.DataFrame, margin: float = GATE_MARGIN) -
                "testable", "reason"]
     table = pd.DataFrame(out, columns=columns)
     return table.sort_values(["task", spec.level], key=lambda c: c.map(spec.order) if c.name == spec.level else c)
+
+
+def gate_reason(spec, gates: pd.DataFrame, statistic: str, needed: int) -> tuple[bool, str]:
+    """Whether a comparison has the testable levels its statistic needs (`gates`: its task's, or its tasks'),
+    and why: how many levels pass, and each left out with the dense model's accuracy and interval beside
+    the floor."""
+    passed, left = gates[gates["testable"]], gates[~gates["testable"]]
+    testable = len(passed) >= needed
+    out = [f"{spec.level} {level_label(plain(r[spec.level]))}"
+           + (f" of {r['task'].split('/')[-1]}" if spec.across_tasks else "")
+           + f" ({dense_text(r['dense'], r['low'], r['high'])}, floor {r['floor']:.3f})"
+           for _, r in left.iterrows()]
+    head = f"{len(passed)} of {len(gates)} levels pass the gate"
+    if testable:
+        return True, head + (f"; left out: {'; '.join(out)}" if out else "")
+    return False, f"{head}, {statistic} needs {needed}; below floor + {GATE_MARGIN:g}: {'; '.join(out)}"

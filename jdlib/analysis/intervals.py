@@ -469,3 +469,17 @@ def interval(grid: OutcomeGrid, statistic: Statistic, method: str = METHOD, conf
 
     single.bounds = {"value": getattr(statistic, "bounds", (-np.inf, np.inf))}
     return intervals(grid, single, method, confidence, n_boot, seed)["value"]
+
+
+def outcome_grid(rows: pd.DataFrame, spec, **grid) -> tuple[OutcomeGrid, str]:
+    """A comparison's rows as C1 reads them, and the interval method: per-question outcomes where every
+    cell has the same number of them, else one "question" per cell holding its accuracy (only the
+    seeds' spread is left: seed_t). `grid` goes to `OutcomeGrid.from_rows` (by, chance)."""
+    with_outcomes = "outcomes" in rows and rows["outcomes"].map(lambda o: o is not None and len(o) > 0).all()
+    shared = not bool(rows.get("eval_seeded", pd.Series([False])).fillna(False).any())
+    if with_outcomes and rows["outcomes"].map(len).nunique() == 1:
+        grid_rows, method = rows, METHOD
+    else:
+        grid_rows, method = rows.assign(outcomes=rows["accuracy"].map(lambda a: [a])), "seed_t"
+    return OutcomeGrid.from_rows(grid_rows, level=spec.level, difficulty=spec.order,
+                                           shared_questions=shared, **grid), method

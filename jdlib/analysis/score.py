@@ -9,7 +9,7 @@ the mean extra drop of the hard level; 0 means pruning costs hard and easy alike
 Junk-DNA pattern. Only unstructured curves count: an N:M family has one to three sparsities (2:4 and 4:8
 are both 50%), too few for an area.
 
-Its interval is C1's (`verdicts.outcome_grid`, `intervals.METHOD`: seeds and per-question outcomes), and the
+Its interval is C1's (`intervals.outcome_grid`, `intervals.METHOD`: seeds and per-question outcomes), and the
 comparisons of a method are pooled by C1's rule (`pooling.pool`: the comparisons of one task and setting are
 one study, random effects over studies). Settings whose levels are tasks (Setting 5) are left out: their
 easy and hard curves come from different dense models and questions, not one pairing. Quantizers and low rank
@@ -29,12 +29,12 @@ from .. import plots
 from ..settings import SETTINGS
 from ..settings.compression import KNOBS
 from . import intervals, pooling
+from .intervals import outcome_grid
 from .compression import compressor_of
-from .floor import level_gates
-from .sentences import level_label
+from .floor import gate_reason, level_gates
+from .sentences import json_value, level_label
 from . import tables
 from .tables import interval_text
-from .verdicts import gate_reason, outcome_grid
 
 PATTERN = "unstructured"
 GROUP = ["task", "method", "transfer"]
@@ -132,12 +132,8 @@ def reading(pooled: pooling.Pooled) -> str:
 
 def scores_json(scores: pd.DataFrame) -> dict[str, dict]:
     """{method: {estimate, low, high, n_tasks, n_comparisons, not_testable, reading}} as the claims JSON prints it."""
-    def plain(value):
-        return None if isinstance(value, float) and not np.isfinite(value) else \
-            (value.item() if isinstance(value, np.generic) else value)
-
     keys = ["estimate", "low", "high", "n_tasks", "n_comparisons", "not_testable", "reading"]
-    return {row["method"]: {k: plain(row[k]) for k in keys} for row in scores.to_dict(orient="records")}
+    return {row["method"]: {k: json_value(row[k]) for k in keys} for row in scores.to_dict(orient="records")}
 
 
 def sentence(scores: pd.DataFrame, table: pd.DataFrame) -> str:

@@ -13,6 +13,17 @@ FULL_SCALE = "Verdict at full scale"  # how every chapter's full-scale verdict s
 VERDICTS = ("holds", "fails", "inconclusive", "not testable")  # the order a sentence counts them in
 
 
+def plain(value):
+    """A numpy scalar as the Python value it holds (what JSON and labels want); anything else as it is."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def json_value(value):
+    """`plain(value)`, and None for a float that is not finite (JSON has no nan)."""
+    value = plain(value)
+    return None if isinstance(value, float) and not np.isfinite(value) else value
+
+
 def level_label(value) -> str:
     """A difficulty level as text: numbers compactly (0.25, 100), names as they are (factoid)."""
     return f"{value:g}" if isinstance(value, (int, float, np.number)) else str(value)
@@ -148,3 +159,24 @@ def full_scale_verdict(claim: str, verdicts) -> str:
     order = [v for v in VERDICTS if v in counts.index] + [v for v in counts.index if v not in VERDICTS]
     parts = [f"{verdict} in {int(counts[verdict])}" for verdict in order]
     return f"{FULL_SCALE} ({claim}, {len(verdicts)} comparisons): " + ", ".join(parts) + "."
+
+
+def fine_tuning_scale(config, gates: pd.DataFrame) -> str:
+    """What this build's fine-tuning grid is, from its config: the recipe's length and data, and at how many
+    levels the dense model passed the learnability gate (`gates`: floor.level_gates of its rows)."""
+    budget = (f"{config.steps} optimizer update{'s' if config.steps != 1 else ''} a model" if config.steps
+              else f"{config.epochs} epoch{'s' if config.epochs != 1 else ''}")
+    data = (f"at most {config.max_train} training examples a task" if config.max_train
+            else "each task's whole training split")
+    questions = f"{config.max_eval} questions" if config.max_eval else "the whole evaluation split"
+    seeds = len(config.seeds)
+    sentence = (f"This build's models ({seeds} seed{'s' if seeds != 1 else ''} a cell) were fine-tuned for {budget} at "
+                f"batch {config.batch_size} on {data} and evaluated on {questions}.")
+    if not len(gates):
+        return sentence
+    passed = int(gates["testable"].sum())
+    return sentence + (f" The dense model passed the learnability gate (its 95% interval wholly above the floor + "
+                       f"the margin) at {passed} of {len(gates)} levels"
+                       + (": every level tests the claim." if passed == len(gates) else
+                          "; a level below it tests nothing, so this build's verdicts say little about the claim "
+                          "and the full grid's (the last section) decide."))

@@ -34,7 +34,10 @@ from ..compress import LOW_RANK_METHODS, METHODS, QUANT_METHODS
 from ..settings import SETTINGS, load
 from ..settings.compression import KNOBS, RATIO, CompressionConfig
 from . import claims, intervals, pooling
-from .floor import level_gates, row_floors
+from .claims import not_run
+from .floor import gate_reason, level_gates, row_floors
+from .intervals import outcome_grid
+from .rows import chapter_results, config_rows
 from .stats import MIN_LEVELS
 
 REFERENCE = "magnitude"  # pruning of the small weights, the hypothesis's compressor
@@ -136,7 +139,6 @@ def compare(setting: str, rows: pd.DataFrame, control: str, gates: pd.DataFrame,
             correct_chance: bool = False) -> list[dict]:
     """Magnitude pruning against `control` on one task and transfer mode's rows (the dense model, magnitude's
     unstructured curve, the control's): a comparison per match (damage; sparsity for a pruning control)."""
-    from .verdicts import gate_reason, outcome_grid  # verdicts imports this module for S1 (all_claims)
 
     spec = SETTINGS[setting]
     matches = MATCHES if METHODS[control].family == "pruning" else MATCHES[:1]
@@ -234,8 +236,6 @@ def s1_units(rows_by_chapter: dict, controls: pd.DataFrame | None, correct_chanc
 def control_rows(config: CompressionConfig, compute: bool = True) -> pd.DataFrame | None:
     """The rows of a compression config's controls grid (`CompressionConfig.controls_grid`): None where it
     declares no controls or, with `compute=False`, where the grid is not whole in the store."""
-    from .verdicts import config_rows  # verdicts imports this module for all_claims
-
     grid = config.controls_grid()
     return None if grid is None else config_rows(grid, compute)
 
@@ -333,8 +333,6 @@ def s1_specific(units: pd.DataFrame) -> claims.ClaimResult:
 
 def s1_claim(rows_by_chapter: dict, controls: pd.DataFrame | None, correct_chance: bool = False) -> claims.ClaimResult:
     """S1 from the chapters' rows and the controls' grid (`control_rows`), or "not run" with nothing to compare."""
-    from .verdicts import not_run  # verdicts imports this module for all_claims
-
     units = s1_units(rows_by_chapter, controls, correct_chance)
     if len(units):
         return s1_specific(units)
@@ -346,7 +344,5 @@ def s1_claim(rows_by_chapter: dict, controls: pd.DataFrame | None, correct_chanc
 
 def stored(params: str = "full", store: str | None = None) -> claims.ClaimResult:
     """S1 from a params' store alone, computing nothing: its compression grid and its controls' grid where whole."""
-    from .verdicts import chapter_results  # verdicts imports this module for all_claims
-
     return s1_claim({"compression": chapter_results("compression", params, store, compute=False)},
                     control_rows(load("compression", params, store=store), compute=False))

@@ -16,17 +16,17 @@ import pandas as pd
 
 from ..data import human_scores
 from ..difficulty import human_model_gap
-from ..grid import NotInStore, stored_only
 from ..compress import CONTROLS, claimed
 from ..settings import SETTINGS, load
 from ..settings.compression import KNOBS
 from ..settings.spec import DifficultyOrder
-from ..sweep import sweep
 from . import claims, compression, intervals, pooling, specificity, stats
-from .floor import GATE_MARGIN, dense_text, level_gates, row_floors
-from .sentences import level_label
+from .claims import not_run
+from .floor import GATE_MARGIN, gate_reason, level_gates, row_floors
+from .intervals import outcome_grid
+from .rows import chapter_results
+from .sentences import json_value, level_label, plain
 
-NOT_RUN = "not run"
 C1_SETTINGS = [name for name, setting in SETTINGS.items() if setting.in_c1]
 GATE_RULE = (f"A level is testable only when the dense model learned the task there: its accuracy's 95% interval "
              f"(over seeds and questions) lies wholly above the task's floor plus {GATE_MARGIN:g}, the floor being the "
@@ -55,27 +55,6 @@ C1_RULE = ("C1 reads, per setting, task, pattern family and method, the Theil-Se
            f"inconclusive otherwise (and always when the interval has no width). {GATE_RULE} {POOLED_RULE} Each "
            "setting is judged by the same rule on its own comparisons.")
 NAME = ["setting", "task", "family", "method"]  # how a comparison is named
-
-
-def chapter_results(chapter: str, params: str = "quick", store: str | None = None, compute: bool = True):
-    """The rows a chapter's notebook shows, for its params (read back from the store); with
-    `compute=False`, None when its grid is not whole in the store."""
-    return config_rows(load(chapter, params, store=store), compute)
-
-
-def config_rows(config, compute: bool = True):
-    """The rows of a config's sweep; with `compute=False` read from the store alone, None when not whole there."""
-    if compute:
-        return sweep(config, progress=False)
-    try:
-        with stored_only():
-            return sweep(config, progress=False)
-    except NotInStore:
-        return None
-
-
-def not_run(claim: str, chapters: str) -> claims.ClaimResult:
-    return claims.ClaimResult(claim, NOT_RUN, "", f"{claim} needs the {chapters} grid, which is not in the store.")
 
 
 GROUP = ["task", "family", "method", "transfer"]
@@ -144,42 +123,12 @@ def c1_comparisons(setting: str, results: pd.DataFrame, order: DifficultyOrder |
     return table.merge(violations, on=GROUP, how="left").assign(setting=setting)
 
 
-def gate_reason(spec, gates: pd.DataFrame, statistic: str, needed: int) -> tuple[bool, str]:
-    """Whether a comparison has the testable levels its statistic needs (`gates`: its task's, or its tasks'),
-    and why: how many levels pass, and each left out with the dense model's accuracy and interval beside
-    the floor."""
-    passed, left = gates[gates["testable"]], gates[~gates["testable"]]
-    testable = len(passed) >= needed
-    out = [f"{spec.level} {level_label(_plain(r[spec.level]))}"
-           + (f" of {r['task'].split('/')[-1]}" if spec.across_tasks else "")
-           + f" ({dense_text(r['dense'], r['low'], r['high'])}, floor {r['floor']:.3f})"
-           for _, r in left.iterrows()]
-    head = f"{len(passed)} of {len(gates)} levels pass the gate"
-    if testable:
-        return True, head + (f"; left out: {'; '.join(out)}" if out else "")
-    return False, f"{head}, {statistic} needs {needed}; below floor + {GATE_MARGIN:g}: {'; '.join(out)}"
-
-
 def untestable(statistic: str, rows: pd.DataFrame, spec) -> dict:
     """The entries of a comparison that is not testable: no statistic, the verdict `not testable`."""
     return {"statistic": statistic, "estimate": np.nan, "low": np.nan, "high": np.nan, "se": np.nan, "df": np.nan,
             "verdict": pooling.NOT_TESTABLE, "interval": "none (not testable)", "levels": rows[spec.level].nunique(),
             "seeds": rows["seed"].nunique(), "verdict_gap": pooling.NOT_TESTABLE,
             **{f"{name}{end}": np.nan for name in ("rho", "gap", "trend") for end in ("", "_low", "_high")}}
-
-
-def outcome_grid(rows: pd.DataFrame, spec, **grid) -> tuple[intervals.OutcomeGrid, str]:
-    """A comparison's rows as C1 reads them, and the interval method: per-question outcomes where every
-    cell has the same number of them, else one "question" per cell holding its accuracy (only the
-    seeds' spread is left: seed_t). `grid` goes to `OutcomeGrid.from_rows` (by, chance)."""
-    with_outcomes = "outcomes" in rows and rows["outcomes"].map(lambda o: o is not None and len(o) > 0).all()
-    shared = not bool(rows.get("eval_seeded", pd.Series([False])).fillna(False).any())
-    if with_outcomes and rows["outcomes"].map(len).nunique() == 1:
-        grid_rows, method = rows, intervals.METHOD
-    else:
-        grid_rows, method = rows.assign(outcomes=rows["accuracy"].map(lambda a: [a])), "seed_t"
-    return intervals.OutcomeGrid.from_rows(grid_rows, level=spec.level, difficulty=spec.order,
-                                           shared_questions=shared, **grid), method
 
 
 def c1_intervals(rows: pd.DataFrame, spec) -> dict:
@@ -232,7 +181,7 @@ def free_sparsity(grid: intervals.OutcomeGrid, method: str) -> dict:
             largest = float(x)
         free[level] = largest
     values = list(free.values())
-    return {"free_sparsity": "; ".join(f"{_plain(k)}: {v:g}" for k, v in free.items()),
+    return {"free_sparsity": "; ".join(f"{plain(k)}: {v:g}" for k, v in free.items()),
             "free_violations": int(sum(b > a for a, b in zip(values, values[1:])))}
 
 
@@ -436,7 +385,7 @@ def gates_table(rows_by_chapter: dict) -> pd.DataFrame:
     if not parts:
         return pd.DataFrame()
     table = pd.concat(parts, ignore_index=True)
-    table["level"] = table["level"].map(lambda v: level_label(_plain(v)))
+    table["level"] = table["level"].map(lambda v: level_label(plain(v)))
     table["task"] = table["task"].str.split("/").str[-1]
     return table[["setting", "task", "level", "dense", "low", "high", "floor", "chance", "majority", "testable"]]
 
@@ -525,13 +474,13 @@ def measured_order(setting: str, rows: pd.DataFrame) -> list:
     floor = row_floors(setting, dense)["floor"]
     score = (dense["accuracy"] - floor) / (1.0 - floor)
     hardness = (1.0 - score).groupby(dense[spec.level]).mean()
-    return [_plain(v) for v in hardness.sort_values(kind="stable").index]
+    return [plain(v) for v in hardness.sort_values(kind="stable").index]
 
 
 def measured_difficulty(setting: str, rows: pd.DataFrame) -> DifficultyOrder:
     """The dense model's difficulty order of a setting's levels (`measured_order`) as an order to judge by."""
     ranked = measured_order(setting, rows)
-    return DifficultyOrder(lambda level: ranked.index(_plain(level)), "the dense model's own accuracy",
+    return DifficultyOrder(lambda level: ranked.index(plain(level)), "the dense model's own accuracy",
                            " < ".join(map(str, ranked)))
 
 
@@ -553,10 +502,6 @@ def under_measured_order(rows_by_chapter: dict, c1: claims.ClaimResult) -> pd.Da
     return pd.DataFrame(out)
 
 
-def _plain(value):
-    return value.item() if isinstance(value, np.generic) else value
-
-
 def orders(rows_by_chapter: dict) -> dict[str, dict]:
     """Per C1 setting with rows: its declared order (easiest first, the paper's) and its measured one."""
     out = {}
@@ -566,7 +511,7 @@ def orders(rows_by_chapter: dict) -> dict[str, dict]:
             continue
         spec = SETTINGS[setting]
         levels = found[spec.level].unique()
-        declared = [_plain(v) for v in spec.order.easiest_first(levels)]
+        declared = [plain(v) for v in spec.order.easiest_first(levels)]
         measured = measured_order(setting, found)
         out[setting] = {"declared_order": declared, "measured_order": measured, "agree": declared == measured,
                         "paper": spec.order.paper}
@@ -583,13 +528,9 @@ def claim_json(result: claims.ClaimResult) -> dict:
     def num(v):
         return None if v is None or (isinstance(v, float) and np.isnan(v)) else float(v)
 
-    def plain(v):
-        v = _plain(v)
-        return None if isinstance(v, float) and np.isnan(v) else v
-
     units = result.units
     comparisons = [] if units is None else [
-        {k: plain(v) for k, v in row.items()} for row in
+        {k: json_value(v) for k, v in row.items()} for row in
         units.reindex(columns=[c for c in UNIT_COLUMNS if c in units]).to_dict(orient="records")]
     for entry in comparisons:
         entry["testable"] = bool(entry.get("testable"))
@@ -599,53 +540,6 @@ def claim_json(result: claims.ClaimResult) -> dict:
     return {"verdict": result.verdict, "statistic": result.statistic, "estimate": num(result.estimate),
             "low": num(result.low), "high": num(result.high), "pooled": pooled, "counts": counts,
             "rule": result.rule, "resamples": result.resamples, "comparisons": comparisons}
-
-
-def report(params: str = "quick", store: str | None = None) -> dict:
-    """Every claim's verdict, the settings' declared and measured orders, the chance-corrected verdicts
-    and the Junk-DNA score per pruning method (`score`), from the store alone (nothing is computed)."""
-    from .score import chapter_comparisons, method_scores, scores_json  # score reads this module's gate and grid
-
-    rows = chapter_rows(params, store, compute=False)
-    plain = all_claims(params, store, rows_by_chapter=rows)
-    corrected = all_claims(params, store, correct_chance=True, rows_by_chapter=rows)
-    settings = orders(rows)
-    if plain["c1"].verdict != NOT_RUN:
-        for entry in under_measured_order(rows, plain["c1"]).to_dict(orient="records"):
-            settings[entry["setting"]].update({"verdict": entry["verdict (the paper's order)"],
-                                               "verdict_measured_order": entry["verdict (the dense model's order)"]})
-        for entry in plain["c1"].tables["by_setting"].to_dict(orient="records"):
-            settings[entry["setting"]].update({
-                "pooled": {k: None if pd.isna(entry[k]) else float(entry[k]) for k in ("estimate", "low", "high")},
-                "counts": {k: int(entry[k]) for k in ("holds", "fails", "inconclusive", "not_testable")}})
-    return {"params": params,
-            "claims": {name.upper(): claim_json(r) for name, r in plain.items()},
-            "settings": settings,
-            "chance_corrected": {name.upper(): r.verdict for name, r in corrected.items()},
-            "scores": scores_json(method_scores(chapter_comparisons(rows)))}
-
-
-def main(argv: list[str] | None = None) -> None:
-    import argparse
-    import json
-
-    parser = argparse.ArgumentParser(prog="python -m jdlib.claims", description=report.__doc__)
-    parser.add_argument("--params", default="quick", help="ci, quick, full, paper, or a YAML path")
-    parser.add_argument("--store", default=None, help="a results store other than the params' own")
-    parser.add_argument("--json", action="store_true", help="print one JSON object (the default prints a table)")
-    args = parser.parse_args(argv)
-    out = report(args.params, args.store)
-    if args.json:
-        print(json.dumps(out, indent=1, default=str))
-        return
-    for name, claim in out["claims"].items():
-        print(f"{name}: {claim['verdict']:<12} chance-corrected: {out['chance_corrected'][name]:<12} "
-              f"{claim['statistic']}")
-    for setting, order in out["settings"].items():
-        print(f"{setting}: declared {order['declared_order']} measured {order['measured_order']}")
-    for method, found in out["scores"].items():
-        print(f"Junk-DNA score {method}: {found['estimate']} [{found['low']}, {found['high']}] "
-              f"over {found['n_tasks']} task(s), {found['reading']}")
 
 
 def summary(results: dict[str, claims.ClaimResult],

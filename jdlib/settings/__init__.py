@@ -36,7 +36,8 @@ def parameters(name: str) -> list[str]:
 
 
 # Parameters of which a config sets one, the other null: a caller who sets one replaces the params
-# file's other (`-p steps 200` on params whose fine-tuning is given in epochs).
+# file's other (`-p steps 200` on params whose fine-tuning is given in epochs), and a file that sets one
+# needs not write the other null.
 ALTERNATIVES = (("epochs", "steps"),)
 
 
@@ -57,6 +58,8 @@ def load(name: str, params: str = "quick", **overrides: Any) -> SweepConfig:
     values = {k: v for k, v in values.items() if k in checks(cls) or k == SPARSITY}
     for chosen, other in ALTERNATIVES + tuple((b, a) for a, b in ALTERNATIVES):
         if chosen in given and other not in given:  # the caller's choice replaces the file's alternative
+            values[other] = None
+        elif values.get(chosen) is not None and other not in values:  # a file that sets one sets the other null
             values[other] = None
     values.update(given)
     if values.get(SPARSITY) is not None:

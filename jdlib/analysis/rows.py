@@ -1,0 +1,23 @@
+"""A chapter's rows read back from the results store: what its notebook shows, computing them or not."""
+from __future__ import annotations
+
+from ..grid import NotInStore, stored_only
+from ..settings import load
+from ..sweep import sweep
+
+
+def chapter_results(chapter: str, params: str = "quick", store: str | None = None, compute: bool = True):
+    """The rows a chapter's notebook shows, for its params (read back from the store); with
+    `compute=False`, None when its grid is not whole in the store."""
+    return config_rows(load(chapter, params, store=store), compute)
+
+
+def config_rows(config, compute: bool = True):
+    """The rows of a config's sweep; with `compute=False` read from the store alone, None when not whole there."""
+    if compute:
+        return sweep(config, progress=False)
+    try:
+        with stored_only():
+            return sweep(config, progress=False)
+    except NotInStore:
+        return None
