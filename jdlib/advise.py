@@ -147,7 +147,7 @@ def _values(texts: list[str] | None) -> list | None:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m jdlib.advise", description=__doc__.split("\n\n")[0],
                                 epilog="Exit codes: 0 advice printed, 2 bad input, 1 a failure while computing.")
-    p.add_argument("--model", required=True, help="an alias (minilm), a local folder or a Hugging Face id")
+    p.add_argument("--model", required=True, help="an alias (minilm; mpnet after make mpnet), a local folder or a Hugging Face id")
     p.add_argument("--tasks", required=True, nargs="+", help="task names such as bigbench/hyperbaton")
     p.add_argument("--setting", default="setting2", choices=SETTINGS_ADVISED, help="whose grid (default setting2)")
     p.add_argument("--method", nargs="+", help="pruning methods (default: the params')")
