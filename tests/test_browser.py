@@ -1,7 +1,7 @@
 """The built book, served on 127.0.0.1, opens in headless Chromium: every chapter loads, every image on it
 renders, no glue is left unresolved, and no script error or failed local request. And it reads cleanly at
 the width a reviewer used (1400 px): no "nan" in what the page shows, no empty figure, no table wider than
-the text column, no warning in a cell's output, and every notebook chapter's full-scale section shows a
+the text column, no warning in a cell's output, and every chapter that judges a claim's full-scale section shows a
 figure and a verdict sentence.
 
 Chromium is driven over the DevTools protocol on a pipe (--remote-debugging-pipe: NUL-separated JSON on fds 3
@@ -26,6 +26,7 @@ import pytest
 
 from conftest import AWAITING_GPU
 from jdlib.book import chapters
+from jdlib.settings import SETTINGS
 
 CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,7 +53,7 @@ KNOWN_THEME_ERRORS = {
 UNRESOLVED_GLUE = re.compile(r"glue:|\{glue\}|System Message", re.I)
 NAN = re.compile(r"\bnan\b", re.I)
 FIGURE_REPR = re.compile(r"<Figure size [\d.]+x[\d.]+ with \d+ Axes>")  # a figure printed, not drawn
-# The section that ends a notebook chapter with the full grids' results (jdlib.analysis.chapter.committed;
+# The section that ends a chapter that judges a claim with the full grids' results (jdlib.analysis.chapter.committed;
 # the claims chapter's "The full grids"), and the verdict sentence it must hold (sentences.FULL_SCALE, or a
 # claim's own "Verdict on Cn: ...").
 FULL_SCALE_SECTIONS = ("at-full-scale", "the-full-grids")
@@ -65,6 +66,8 @@ pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=(
 
 
 CHAPTERS = chapters(ROOT / "_toc.yml")
+# The chapters that judge a claim end with a full-scale section; a page for one's own model (advise) does not.
+CLAIM_CHAPTERS = {setting.chapter for setting in SETTINGS.values()} | {"claims"}
 
 
 class CDPError(RuntimeError):
@@ -358,9 +361,9 @@ def problems(report: dict, events: list, origin: str) -> list[str]:
     return [problem for problem in found if problem not in KNOWN_THEME_ERRORS]
 
 
-def reading_problems(report: dict, notebook: bool, awaiting_gpu: bool = False) -> list[str]:
+def reading_problems(report: dict, claim_chapter: bool, awaiting_gpu: bool = False) -> list[str]:
     """What trips a reader of a loaded page: "nan" where a number should be, a figure with nothing drawn,
-    a table wider than the text column, a warning in a cell's output, and (a notebook chapter) a full-scale
+    a table wider than the text column, a warning in a cell's output, and (a chapter that judges a claim) a full-scale
     section without a figure or a verdict sentence; or, for a chapter whose full grid awaits its GPU run
     (conftest.AWAITING_GPU), one that does not say the grid is not whole."""
     found = []
@@ -375,7 +378,7 @@ def reading_problems(report: dict, notebook: bool, awaiting_gpu: bool = False) -
         if table["overflow"] > 1:
             found.append(f"a table {table['width']:.0f} px wide, {table['overflow']:.0f} px past the text column "
                          f"({report['column']:.0f} px): {table['label']!r}")
-    if notebook:
+    if claim_chapter:
         if not report["sections"]:
             found.append(f"no full-scale section (a section titled one of {FULL_SCALE_SECTIONS})")
         for section in report["sections"]:
@@ -429,8 +432,7 @@ def test_every_page_the_build_wrote_is_a_chapter_in_the_toc(built_book):
 def test_chapter_reads_without_nan_empty_figures_wide_tables_or_a_missing_full_scale_verdict(built_book, pages,
                                                                                           chapter):
     report, _ = pages(chapter)
-    found = reading_problems(report, notebook=(built_book.parent.parent / f"{chapter}.ipynb").is_file(),
-                             awaiting_gpu=chapter in AWAITING_GPU)
+    found = reading_problems(report, claim_chapter=chapter in CLAIM_CHAPTERS, awaiting_gpu=chapter in AWAITING_GPU)
     assert not found, f"{chapter}.html:\n  " + "\n  ".join(found)
 
 
@@ -440,7 +442,7 @@ def test_the_reading_checks_catch_what_tripped_a_reviewer():
              "tables": [{"label": "C1 per comparison", "width": 700.0, "overflow": -100.0}],
              "sections": [{"id": "at-full-scale", "images": 1,
                            "text": "Read from the store. Verdict at full scale (C5): fails. The barrier falls."}]}
-    assert reading_problems(clean, notebook=True) == []
+    assert reading_problems(clean, claim_chapter=True) == []
     defects = {
         "'nan' on the page": {"columnText": "the mean rank correlation is nan."},
         "a table 1200 px wide": {"tables": [{"label": "verdicts", "width": 1200.0, "overflow": 400.0}]},
@@ -451,11 +453,11 @@ def test_the_reading_checks_catch_what_tripped_a_reviewer():
         "a warning in a cell's output": {"warnings": ["TqdmWarning: IProgress not found."]},
     }
     for problem, change in defects.items():
-        found = reading_problems({**clean, **change}, notebook=True)
+        found = reading_problems({**clean, **change}, claim_chapter=True)
         assert len(found) == 1 and problem in found[0], (problem, found)
-    assert reading_problems({**clean, "sections": []}, notebook=False) == []  # the intro has no such section
+    assert reading_problems({**clean, "sections": []}, claim_chapter=False) == []  # the intro, the advisor page
     # a chapter whose grid awaits its GPU run must say so, and is caught once its grid shows
     waiting = {**clean, "sections": [{"id": "at-full-scale", "images": 0,
                                       "text": f"The grid {NOT_WHOLE} yet: 18 of 405 cells are there."}]}
-    assert reading_problems(waiting, notebook=True, awaiting_gpu=True) == []
-    assert "take the chapter out" in reading_problems(clean, notebook=True, awaiting_gpu=True)[0]
+    assert reading_problems(waiting, claim_chapter=True, awaiting_gpu=True) == []
+    assert "take the chapter out" in reading_problems(clean, claim_chapter=True, awaiting_gpu=True)[0]
