@@ -1,6 +1,6 @@
 """How far can I prune? The largest sparsity per task and difficulty level whose drop stays within a tolerance.
 
-    python -m jdlib.advise --model minilm --tasks bigbench/hyperbaton --levels 2 --params ci --json
+    python -m jdlib.advise --model minilm --tasks bigbench/hyperbaton --params ci --json
 
 The advisor sweeps a setting's grid for the given model and tasks (`jdlib.sweep`: the same store,
 resumable, any executor) and reads, per task, level, method and pattern, the normalised drop
@@ -184,6 +184,12 @@ def main(argv: list[str] | None = None) -> int:
                 raise ConfigError(f"levels: {args.setting}'s levels ({level}) are not a parameter; leave --levels out")
             overrides[level] = _values(args.levels)
         config = load(args.setting, args.params, **overrides)
+        fits = SETTINGS[args.setting].data_levels
+        if args.levels is None and fits is not None and 0 < len(fits(config)) < len(getattr(config, level)):
+            kept = fits(config)  # the params' levels that the tasks' data offer, not an error on the others
+            print(f"advise: {level} {kept} of the params' {getattr(config, level)}: the levels the tasks offer "
+                  f"(--levels sets them)", file=sys.stderr)
+            config = load(args.setting, args.params, **{**overrides, level: kept})
         from .sweep import check
         check(config)  # the model, the tasks' data and the store, before any compute
     except ConfigError as err:

@@ -85,6 +85,19 @@ def test_cli_ci_json(tmp_path, capsys):
     assert "0 of 8 cells to run" in capsys.readouterr().err
 
 
+def test_cli_without_levels_keeps_the_params_levels_the_task_offers(tmp_path, capsys):
+    """The issue's command: hyperbaton has two options a question, params/ci asks for 2, 4 and 8: the advisor
+    advises at 2 and says so, instead of refusing (--levels 4 is still refused: the user asked for it)."""
+    argv = ["--model", "minilm", "--tasks", "bigbench/hyperbaton", "--params", "ci", "--store",
+            str(tmp_path / "s.sqlite"), "--json"]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    out = json.loads(captured.out)
+    assert {a["level"] for a in out["advice"]} == {2} and "options [2] of the params' [2, 4, 8]" in captured.err
+    assert all({"safe_sparsity", "low", "high"} <= set(a) for a in out["advice"])
+    assert main([*argv, "--levels", "4"]) == 2 and "at most 2 options" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("extra, names", [(["--tasks", "bigbench/no_such_task"], "tasks"),
                                           (["--tasks", "bigbench/hyperbaton", "--tolerance", "-0.1"], "tolerance")])
 def test_cli_bad_input_exits_2_in_one_line(extra, names, capsys):

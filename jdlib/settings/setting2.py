@@ -38,14 +38,24 @@ ORDER = DifficultyOrder(
     describe="fewer options to more")
 
 
+def most_options(name: str) -> int:
+    """The most options a question of task `name` offers."""
+    return max((len(q["options"]) for q in questions(load_task(name))), default=0)
+
+
 def check_data(config: Setting2Config) -> None:
     """Each task offers questions with as many options as the largest level asks for."""
     for name in config.tasks:
-        task = load_task(name)
-        largest = max((len(q["options"]) for q in questions(task)), default=0)
+        largest = most_options(name)
         if max(config.options) > largest:
             raise ConfigError(f"options={config.options!r}: {name} has at most {largest} options per question; "
                               f"use option counts from 2 to {largest}")
+
+
+def data_levels(config: Setting2Config) -> list[int]:
+    """The option counts of `config` that every one of its tasks offers."""
+    largest = min(most_options(name) for name in config.tasks)
+    return [n for n in config.options if n <= largest]
 
 
 def chance(rows: pd.DataFrame) -> pd.Series:
@@ -81,4 +91,4 @@ def score(runner, cell: dict) -> dict:
 
 
 SETTING = scoring_setting("setting2", "Setting 2: the number of options", Setting2Config, LEVEL, ORDER, score,
-                          check_data=check_data, chance=chance)
+                          check_data=check_data, data_levels=data_levels, chance=chance)

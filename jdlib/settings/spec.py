@@ -58,6 +58,7 @@ class Setting:
     variants: Callable[[dict], type[SweepConfig]] | None = None  # picks the config class from the values
     finish: Callable[[SweepConfig, list[pd.DataFrame]], Any] | None = None  # the rows of each part -> results
     check_data: Callable[[SweepConfig], None] | None = None  # checks against the tasks' data, before any model
+    data_levels: Callable[[SweepConfig], list] | None = None  # the config's levels every task's data offers
     chance: Callable[[pd.DataFrame], pd.Series] | None = None  # accuracy by chance of each row, where it exists
     # before part i runs (store, config, parts, i): the true gem copies rows its two parts share
     before_part: Callable[[Any, SweepConfig, Sequence[Part], int], None] | None = None
