@@ -331,18 +331,33 @@ def testable_mask(setting: str, rows: pd.DataFrame) -> pd.Series:
     return pd.Series([(t, v) in passing for t, v in zip(rows["task"], rows[level])], index=rows.index)
 
 
+C2_PARTS = {"within": ("setting1", "fraction", False), "across": ("setting5", "gap", True)}  # setting, level, across
+
+
+def c2_part(rows: pd.DataFrame, part: str, correct_chance: bool = False) -> claims.ClaimResult:
+    """One part of C2 (`within` a task, Setting 1's gate; `across` tasks, Setting 5's) on the true gem's rows at
+    the testable levels only, as `claims.c2_irreversibility` judges it; not testable with fewer than two
+    (the hardest is compared with the easiest), its table then the paired differences at every level. The
+    control methods' rows (compress.CONTROLS) are left out: they belong to S1."""
+    setting, level, across = C2_PARTS[part]
+    rows = rows[~rows["method"].isin(CONTROLS)]
+    kept = rows[testable_mask(setting, rows)]
+    kept = chance_corrected(setting, kept) if correct_chance else kept
+    result = claims.c2_irreversibility(kept, level, SETTINGS[setting].order, across_tasks=across)
+    if kept[level].nunique() >= 2:
+        return result
+    reason = (f"{kept[level].nunique()} of {rows[level].nunique()} {level} levels pass the learnability gate; C2 "
+              "compares the hardest with the easiest, so it needs two")
+    shown = claims.c2_irreversibility(rows, level, SETTINGS[setting].order, across_tasks=across)
+    return claims.ClaimResult("C2", pooling.NOT_TESTABLE, result.rule, f"{reason}: not testable.",
+                              numbers={"reason": reason}, tables={"table": shown.tables["table"]})
+
+
 def c2_gated(gem, correct_chance: bool = False) -> claims.ClaimResult:
     """C2 on the true gem's rows at the testable levels only (within a task, Setting 1's gate; across tasks,
-    Setting 5's): each part judged as `claims.c2_irreversibility` judges it, C2 combining them. The control
-    methods' rows (compress.CONTROLS) are left out: they belong to S1."""
-    parts = {}
-    for part, setting, level, across in (("within", "setting1", "fraction", False), ("across", "setting5", "gap", True)):
-        found = getattr(gem, part)
-        if found is None or found.empty:
-            continue
-        kept = found[testable_mask(setting, found) & ~found["method"].isin(CONTROLS)]
-        kept = chance_corrected(setting, kept) if correct_chance else kept
-        parts[part] = claims.c2_irreversibility(kept, level, SETTINGS[setting].order, across_tasks=across)
+    Setting 5's): each part by `c2_part`, C2 combining the testable ones (not testable when neither is)."""
+    parts = {part: c2_part(getattr(gem, part), part, correct_chance) for part in C2_PARTS
+             if getattr(gem, part) is not None and not getattr(gem, part).empty}
     verdicts = {name: r.verdict for name, r in parts.items()}
     head = parts.get("within") or next(iter(parts.values()))
     units = pd.DataFrame([{"part": name, "comparison": comparison, "estimate": r[f"{short}_mean"],
@@ -350,9 +365,14 @@ def c2_gated(gem, correct_chance: bool = False) -> claims.ClaimResult:
                            "testable": True, "testable_reason": "levels that fail the gate are left out"}
                           for name, r in parts.items() for short, comparison in
                           (("advantage", "keep > remove at the hardest level"), ("harder", "hardest minus easiest"))
-                          if f"{short}_mean" in r])
+                          if f"{short}_mean" in r]
+                         + [{"part": name, "comparison": "keep > remove at the hardest level", "estimate": np.nan,
+                             "low": np.nan, "high": np.nan, "verdict": pooling.NOT_TESTABLE, "testable": False,
+                             "testable_reason": r["reason"]}
+                            for name, r in parts.items() if r.verdict == pooling.NOT_TESTABLE])
+    testable = [v for v in verdicts.values() if v != pooling.NOT_TESTABLE]
     return claims.ClaimResult(
-        "C2", claims.combine(verdicts.values()), head.rule + " " + GATE_RULE,
+        "C2", claims.combine(testable) if testable else pooling.NOT_TESTABLE, head.rule + " " + GATE_RULE,
         " ".join(f"{'Within a task' if n == 'within' else 'Across tasks'}: {r.sentence}" for n, r in parts.items()),
         head.statistic, head.estimate, head.low, head.high, head.resamples, verdicts,
         {name: r.tables["table"] for name, r in parts.items()},
