@@ -185,8 +185,8 @@ def main(argv: list[str] | None = None) -> int:
             overrides[level] = _values(args.levels)
         config = load(args.setting, args.params, **overrides)
         fits = SETTINGS[args.setting].data_levels
-        if args.levels is None and fits is not None and 0 < len(fits(config)) < len(getattr(config, level)):
-            kept = fits(config)  # the params' levels that the tasks' data offer, not an error on the others
+        kept = fits(config) if args.levels is None and fits is not None else None
+        if kept and len(kept) < len(getattr(config, level)):  # the params' levels the data offer, not an error
             print(f"advise: {level} {kept} of the params' {getattr(config, level)}: the levels the tasks offer "
                   f"(--levels sets them)", file=sys.stderr)
             config = load(args.setting, args.params, **{**overrides, level: kept})

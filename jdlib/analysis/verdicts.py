@@ -343,13 +343,12 @@ def c2_part(rows: pd.DataFrame, part: str, correct_chance: bool = False) -> clai
     rows = rows[~rows["method"].isin(CONTROLS)]
     kept = rows[testable_mask(setting, rows)]
     kept = chance_corrected(setting, kept) if correct_chance else kept
-    result = claims.c2_irreversibility(kept, level, SETTINGS[setting].order, across_tasks=across)
     if kept[level].nunique() >= 2:
-        return result
+        return claims.c2_irreversibility(kept, level, SETTINGS[setting].order, across_tasks=across)
     reason = (f"{kept[level].nunique()} of {rows[level].nunique()} {level} levels pass the learnability gate; C2 "
               "compares the hardest with the easiest, so it needs two")
     shown = claims.c2_irreversibility(rows, level, SETTINGS[setting].order, across_tasks=across)
-    return claims.ClaimResult("C2", pooling.NOT_TESTABLE, result.rule, f"{reason}: not testable.",
+    return claims.ClaimResult("C2", pooling.NOT_TESTABLE, shown.rule, f"{reason}: not testable.",
                               numbers={"reason": reason}, tables={"table": shown.tables["table"]})
 
 
