@@ -63,15 +63,18 @@ if __name__ == "__main__":
         for carried in (tree / ".gpu/d/stores" / store.name, Path("/tmp/jd/stores") / store.name):
             if carried.exists():
                 print("carried", carried, merge(carried, store, skip_different=True).summary())
-        device, total, before = torch.cuda.get_device_name(), 0.0, {}
+        device, total, before, unmeasured = torch.cuda.get_device_name(), 0.0, {}, []
         for grid in grids:
             p = projection(grid, "full", store, measured_rate(grid, "full", full, device, OVERRIDES), OVERRIDES)
             before[grid] = p.total - p.to_run
             total += p.minutes or 0.0
+            if p.minutes is None and p.to_run:
+                unmeasured.append(grid)
             print(p.line())
         counted.write_text(json.dumps(before))
-        print(f"{store.stem}: projected {total:.1f} GPU minutes for {' '.join(grids)} (grids run one after another; "
-              "each rate holds for the executor it names)")
+        unknown = f", plus {' '.join(unmeasured)} (no measured rate)" if unmeasured else ""
+        print(f"{store.stem}: projected {total:.1f} GPU minutes for {' '.join(g for g in grids if g not in unmeasured) or 'no grid'}"
+              f"{unknown} (grids run one after another; each rate holds for the executor it names)")
     elif verb == "run":
         executor, names = rest[0], rest[1:]
         for name in names:

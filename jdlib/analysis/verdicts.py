@@ -387,11 +387,18 @@ def lmc_gates(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def gates_table(rows_by_chapter: dict) -> pd.DataFrame:
-    """Every chapter's learnability gate in one table: per setting (the compression grid per knob), task
-    and level, the dense model's accuracy and interval beside the floor, and whether the level is testable."""
+    """Every chapter's learnability gate in one table: per setting (the compression grid per knob, the true
+    gem per part), task and level, the dense model's accuracy and interval beside the floor, and whether the level is testable."""
     parts = []
     for chapter, found in rows_by_chapter.items():
-        if found is None or chapter == "true_gem":
+        if found is None:
+            continue
+        if chapter == "true_gem":  # each part by the gate of the setting it is keyed as (C2's)
+            for part, (setting, level, _) in C2_PARTS.items():
+                rows = getattr(found, part)
+                if rows is not None and not rows.empty:
+                    parts.append(level_gates(setting, rows).rename(columns={level: "level"})
+                                 .assign(setting=f"true_gem ({part})"))
             continue
         if chapter == "compression":
             for knob, part in found.groupby("knob"):
