@@ -1,13 +1,15 @@
 """Merge results stores computed elsewhere (a lent GPU's) into a store, never changing a stored row.
 
     python bench/merge_store.py SOURCE [SOURCE ...] [--into results/full.sqlite] [--json]
-                                [--skip-different] [--rtol R] [--dry-run]
+                                [--skip-different] [--replace-method METHOD ...] [--rtol R] [--dry-run]
 
 Adds the keys the store lacks (with their per-question outcomes); a key already stored must have
 equal metrics, and a stored row without outcomes gains the source's (how a rescoring attaches
 outcomes to committed rows). A differing key refuses the merge of that source (nothing written,
 exit 1) unless --skip-different, which merges the rest and lists the differences. A store that
-fails PRAGMA integrity_check (before, or after the merge) exits 2. See jdlib.merge.
+fails PRAGMA integrity_check (before, or after the merge) exits 2. --replace-method METHOD is the one
+deliberate change: the source's rows of METHOD (recomputed whole, from one code version) replace the
+stored rows of their keys, outcomes included, and the report says how many had other metrics. See jdlib.merge.
 """
 from __future__ import annotations
 
@@ -26,6 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", action="store_true", help="print the reports as JSON (a list, one per source)")
     p.add_argument("--skip-different", action="store_true",
                    help="merge the new keys and outcomes even where other keys differ (those stay as stored)")
+    p.add_argument("--replace-method", action="append", default=[], metavar="METHOD",
+                   help="the source's rows of METHOD replace the stored ones (a method recomputed whole; repeatable)")
     p.add_argument("--rtol", type=float, default=0.0, help="relative tolerance of equal float metrics (default: exact)")
     p.add_argument("--dry-run", action="store_true", help="report only; write nothing")
     args = p.parse_args(argv)
@@ -33,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     for source in args.sources:
         try:
             report = merge(source, args.into, rtol=args.rtol, skip_different=args.skip_different,
-                           dry_run=args.dry_run)
+                           dry_run=args.dry_run, replace_methods=args.replace_method)
         except MergeRefused as e:
             report, code = e.report, 1
             print(f"merge_store: {e}", file=sys.stderr)

@@ -4,7 +4,9 @@
 row: a key present in both must have equal metrics (else the merge is refused, or with
 `skip_different` those keys are left as stored); a stored row without per-question outcomes gains
 the source's outcomes when the metrics are equal (how a rescoring attaches outcomes to committed
-rows). Both files pass `PRAGMA integrity_check` before, and `into` after.
+rows). The one deliberate exception, `replace_methods`: the source's rows of a method recomputed whole
+from one code version replace the stored rows of that method, each replacement reported with its
+differences. Both files pass `PRAGMA integrity_check` before, and `into` after.
 
 `grid_keys` names the keys a grid can reach, so a store sent to another machine can be seeded with
 exactly the rows that spare it recomputing (`merge(..., keys=grid_keys(...))`), and `projection`
@@ -46,6 +48,7 @@ class MergeReport:
     equal: list[str] = field(default_factory=list)  # keys present with equal metrics (and outcomes, where both have them)
     different: dict[str, dict] = field(default_factory=dict)  # key -> {"setting", "metrics": {name: [stored, source]}}
     outcomes_added: list[str] = field(default_factory=list)  # equal keys that gained the source's outcomes
+    replaced: dict[str, dict] = field(default_factory=dict)  # key -> {"setting", "method", "metrics": differences}
     by_setting: dict[str, dict[str, int]] = field(default_factory=dict)  # setting -> {"new"|"equal"|"different": n}
     written: bool = False
 
@@ -56,8 +59,13 @@ class MergeReport:
             detail = ", ".join(f"{s} {c[kind]}" for s, c in sorted(self.by_setting.items()) if c.get(kind))
             return f"{n} {kind}" + (f" ({detail})" if detail else "")
         action = "merged" if self.written else "not written"
+        replaced = ""
+        if self.replaced:
+            changed = sum(bool(r["metrics"]) for r in self.replaced.values())
+            methods = ", ".join(sorted({r["method"] for r in self.replaced.values()}))
+            replaced = f"; {len(self.replaced)} rows of {methods} replaced ({changed} of them with other metrics)"
         return (f"{self.source} -> {self.into}: {part('new')}, {part('equal')}, {part('different')}; "
-                f"{len(self.outcomes_added)} stored rows gained outcomes; {action}")
+                f"{len(self.outcomes_added)} stored rows gained outcomes{replaced}; {action}")
 
     def lines(self) -> list[str]:
         """The summary, then one line per differing key with its metric differences."""
@@ -65,6 +73,10 @@ class MergeReport:
         for key, d in sorted(self.different.items()):
             diffs = ", ".join(f"{m} {a!r} -> {b!r}" for m, (a, b) in sorted(d["metrics"].items()))
             out.append(f"  different {key} ({d['setting']}): {diffs}")
+        for key, d in sorted(self.replaced.items()):
+            if d["metrics"]:
+                diffs = ", ".join(f"{m} {a!r} -> {b!r}" for m, (a, b) in sorted(d["metrics"].items()))
+                out.append(f"  replaced {key} ({d['setting']}, {d['method']}): {diffs}")
         return out
 
     def to_json(self) -> dict:
@@ -132,7 +144,7 @@ def _outcome_difference(stored: tuple, source: tuple) -> list | None:
 
 
 def merge(source: str | Path, into: str | Path, keys: Iterable[str] | None = None, rtol: float = 0.0,
-          skip_different: bool = False, dry_run: bool = False) -> MergeReport:
+          skip_different: bool = False, dry_run: bool = False, replace_methods: Iterable[str] = ()) -> MergeReport:
     """Merge the rows of store `source` (those of `keys`, default all) into store `into`, which is
     created if missing; return the report.
 
@@ -140,7 +152,9 @@ def merge(source: str | Path, into: str | Path, keys: Iterable[str] | None = Non
     after timings move to the provenance (as `ResultsStore` reads them), exactly unless `rtol`.
     A key whose metrics (or outcomes, where both stores have them) differ is never changed: the
     whole merge is refused with MergeRefused (nothing written) unless `skip_different`, which
-    merges the rest. StoreError when either file fails its integrity check (before, or `into` after).
+    merges the rest. A stored key whose source row has a method in `replace_methods` is replaced, row
+    and outcomes (the stored outcomes go where the source has none), equal or not: reported in `replaced`,
+    with its differences. StoreError when either file fails its integrity check (before, or `into` after).
     """
     source, into = Path(source), Path(into)
     if not source.is_file():
@@ -154,6 +168,7 @@ def merge(source: str | Path, into: str | Path, keys: Iterable[str] | None = Non
     src_cells, src_out = _read(source, wanted)
     dst_cells, dst_out = _read(into, set(src_cells))
     report = MergeReport(str(source), str(into))
+    replacing = set(replace_methods)
     counts: dict[str, Counter] = {}
     for key, row in sorted(src_cells.items()):
         setting = row[1]
@@ -168,7 +183,11 @@ def merge(source: str | Path, into: str | Path, keys: Iterable[str] | None = Non
                 outcome_diff = _outcome_difference(dst_out[key], src_out[key])
                 if outcome_diff:
                     diffs["outcomes"] = outcome_diff
-            if diffs:
+            method = json.loads(row[2]).get("method")
+            if method in replacing:
+                kind = "replaced"
+                report.replaced[key] = {"setting": setting, "method": method, "metrics": diffs}
+            elif diffs:
                 kind = "different"
                 report.different[key] = {"setting": setting, "metrics": diffs}
             else:
@@ -181,7 +200,7 @@ def merge(source: str | Path, into: str | Path, keys: Iterable[str] | None = Non
     if report.different and not skip_different:
         raise MergeRefused(f"refused: {len(report.different)} keys of {source} are in {into} with different "
                            f"metrics (nothing written; first: {min(report.different)})", report)
-    if dry_run or not (report.new or report.outcomes_added):
+    if dry_run or not (report.new or report.outcomes_added or report.replaced):
         return report
     store = ResultsStore(into)
     store.migrate()  # creates the file, or brings it to the current schema version
@@ -194,8 +213,12 @@ def merge(source: str | Path, into: str | Path, keys: Iterable[str] | None = Non
                 raise StoreError(f"results store {into} changed during the merge; run it again")
             db.executemany("INSERT INTO cells (key, setting, config, metrics, provenance, finished) "
                            "VALUES (?,?,?,?,?,?)", [src_cells[k] for k in report.new])
+            db.executemany("INSERT OR REPLACE INTO cells (key, setting, config, metrics, provenance, finished) "
+                           "VALUES (?,?,?,?,?,?)", [src_cells[k] for k in report.replaced])
+            db.executemany("DELETE FROM outcomes WHERE key = ?", [(k,) for k in report.replaced])
             db.executemany("INSERT OR IGNORE INTO outcomes (key, encoding, length, data) VALUES (?,?,?,?)",
-                           [src_out[k] for k in report.new + report.outcomes_added if k in src_out])
+                           [src_out[k] for k in report.new + report.outcomes_added + list(report.replaced)
+                            if k in src_out])
         except BaseException:
             db.execute("ROLLBACK")
             raise

@@ -69,6 +69,35 @@ def test_differing_outcomes_under_equal_metrics_are_a_difference(tmp_path):
     assert err.value.report.different[key]["metrics"] == {"outcomes": ["2 questions", "2 of them differ"]}
 
 
+def test_replace_method_swaps_that_methods_rows_and_outcomes_and_leaves_the_rest_refused(tmp_path):
+    into, source = ResultsStore(tmp_path / "into.sqlite"), ResultsStore(tmp_path / "source.sqlite")
+
+    def row(store, method, accuracy, outcomes, commit):
+        config = {"setting": "demo", "method": method}
+        store.put(cell_key(config), "demo", config, {"accuracy": accuracy}, {**PROV, "git_commit": commit}, outcomes)
+        return cell_key(config)
+
+    moved = row(into, "sparsegpt", 0.5, None, "old")
+    same = row(into, "gptq", 0.25, [1, 0, 0, 0], "old")
+    other = row(into, "wanda", 0.75, None, "old")
+    row(source, "sparsegpt", 0.625, [1, 1, 0, 0], "new")
+    row(source, "gptq", 0.25, None, "new")
+    row(source, "wanda", 0.5, None, "new")
+    with pytest.raises(MergeRefused):  # wanda differs and is not named: nothing is written
+        merge(source.path, into.path, replace_methods=["sparsegpt", "gptq"])
+    assert into.rows([moved])[0]["metrics"] == {"accuracy": 0.5}
+    report = merge(source.path, into.path, replace_methods=["sparsegpt", "gptq"], skip_different=True)
+    assert set(report.replaced) == {moved, same} and list(report.different) == [other]
+    assert report.replaced[moved]["metrics"] == {"accuracy": [0.5, 0.625]} and report.replaced[same]["metrics"] == {}
+    assert "2 rows of gptq, sparsegpt replaced (1 of them with other metrics)" in report.summary()
+    rows = {r["key"]: r for r in into.rows()}
+    assert rows[moved]["metrics"] == {"accuracy": 0.625} and rows[moved]["provenance"]["git_commit"] == "new"
+    assert rows[same]["provenance"]["git_commit"] == "new" and rows[other]["metrics"] == {"accuracy": 0.75}
+    found = into.outcomes()
+    assert found[moved].tolist() == [1, 1, 0, 0] and same not in found  # the old code's outcomes went with its row
+    assert integrity(into.path) == "ok"
+
+
 def test_merge_into_a_missing_store_copies_the_chosen_keys(tmp_path):
     source = ResultsStore(tmp_path / "source.sqlite")
     keys = [put(source, x, x / 10, [x % 2]) for x in range(3)]
