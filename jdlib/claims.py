@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import pandas as pd
 
+from .analysis import scale
 from .analysis.claims import NOT_RUN
 from .analysis.score import chapter_comparisons, method_scores, scores_json
 from .analysis.verdicts import all_claims, chapter_rows, claim_json, orders, under_measured_order
 
 
 def report(params: str = "quick", store: str | None = None) -> dict:
-    """Every claim's verdict, the settings' declared and measured orders, the chance-corrected verdicts
-    and the Junk-DNA score per pruning method (`score`), from the store alone (nothing is computed)."""
+    """Every claim's verdict, the settings' declared and measured orders, the chance-corrected verdicts,
+    the Junk-DNA score per pruning method (`score`) and C1 and S1 per model (`by_model`, `analysis.scale`),
+    from the store alone (nothing is computed)."""
     rows = chapter_rows(params, store, compute=False)
     plain = all_claims(params, store, rows_by_chapter=rows)
     corrected = all_claims(params, store, correct_chance=True, rows_by_chapter=rows)
@@ -26,11 +28,17 @@ def report(params: str = "quick", store: str | None = None) -> dict:
             settings[entry["setting"]].update({
                 "pooled": {k: None if pd.isna(entry[k]) else float(entry[k]) for k in ("estimate", "low", "high")},
                 "counts": {k: int(entry[k]) for k in ("holds", "fails", "inconclusive", "not_testable")}})
+    by_model = scale.scale_json(scale.per_model(params, store))
+    claimed = {name.upper(): claim_json(r) for name, r in plain.items()}
+    for name in ("C1", "S1"):  # the headline per model beside the claim; the detail under "by_model"
+        claimed[name]["by_model"] = {model: {k: found[name][k] for k in ("verdict", "estimate", "low", "high", "counts")}
+                                     for model, found in by_model.items()}
     return {"params": params,
-            "claims": {name.upper(): claim_json(r) for name, r in plain.items()},
+            "claims": claimed,
             "settings": settings,
             "chance_corrected": {name.upper(): r.verdict for name, r in corrected.items()},
-            "scores": scores_json(method_scores(chapter_comparisons(rows)))}
+            "scores": scores_json(method_scores(chapter_comparisons(rows))),
+            "by_model": by_model}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -51,6 +59,8 @@ def main(argv: list[str] | None = None) -> None:
               f"{claim['statistic']}")
     for setting, order in out["settings"].items():
         print(f"{setting}: declared {order['declared_order']} measured {order['measured_order']}")
+    for model, found in out["by_model"].items():
+        print(f"{model}: C1 {found['C1']['verdict']}, S1 {found['S1']['verdict']} ({found['name']}; the scale cut)")
     for method, found in out["scores"].items():
         print(f"Junk-DNA score {method}: {found['estimate']} [{found['low']}, {found['high']}] "
               f"over {found['n_tasks']} task(s), {found['reading']}")
