@@ -20,6 +20,19 @@ def test_a_tasks_floor_reads_its_evaluation_split_not_its_label_set():
     assert floor(task.chance, task.validation["label"]) == 0.5
 
 
+def test_a_multiple_choice_tasks_majority_rate_is_its_most_frequent_gold_position():
+    """One decision for the screen and the verdicts: a fine-tuned multiple-choice model that learned only
+    a position answers it (BIG-bench's timedial: the gold is always the first option, floor 1.0)."""
+    from jdlib.data import Task
+
+    split = datasets.Dataset.from_dict({"text": ["q"] * 4, "options": [["a", "b", "c"]] * 4, "label": [0, 0, 0, 2]})
+    task = Task("toy", "multiple_choice", split, split)
+    assert task.chance == pytest.approx(1 / 3) and task.majority_rate == 0.75
+    assert floor(task.chance, task.validation["label"]) == 0.75
+    generation = Task("gen", "generation", split.remove_columns(["options", "label"]), split)
+    assert generation.majority_rate is None
+
+
 def test_the_floor_is_the_majority_rate_or_chance_whichever_is_larger():
     assert majority_rate([0, 0, 0, 1]) == 0.75
     assert floor(0.5, [0, 0, 0, 1]) == 0.75

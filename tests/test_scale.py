@@ -21,7 +21,7 @@ def test_a_whole_cut_is_judged_for_its_model_only_and_s1_needs_the_random_cells(
     assert found["minilm"]["C1"].verdict != NOT_RUN and found["minilm"]["S1"].verdict == NOT_RUN
     assert found["mpnet"]["C1"].verdict == NOT_RUN
     assert found["minilm"]["C1"].tables["table"]["setting"].unique().tolist() == ["setting2"]
-    assert "judged on setting2" in scale.sentence(found) and scale.figure(found).axes
+    assert "C1 judged on setting2" in scale.sentence(found) and scale.figure(found).axes
 
     jdlib.sweep(jdlib.load_config("setting2", "ci", store=store, **scale.overrides("minilm", "S1")), progress=False)
     found = scale.per_model("ci", store)
@@ -38,3 +38,16 @@ def test_the_claims_report_gives_c1_and_s1_per_model(tmp_path):
     assert set(out["by_model"]) == {"minilm", "mpnet"}
     assert out["claims"]["C1"]["by_model"]["mpnet"]["verdict"] == NOT_RUN
     assert {"verdict", "estimate", "low", "high", "counts"} <= set(out["claims"]["S1"]["by_model"]["minilm"])
+
+
+def test_two_models_are_judged_on_the_settings_whole_for_both(tmp_path, monkeypatch):
+    """A second model whole on fewer settings: each model's C1 reads only the settings both have."""
+    monkeypatch.setattr(scale, "MODELS", {"minilm": "MiniLM", "tiny-bert": "a tiny random BERT"})
+    store = str(tmp_path / "s.sqlite")
+    for setting in ("setting2", "setting4"):
+        jdlib.sweep(jdlib.load_config(setting, "ci", store=store, **scale.overrides("minilm", "C1")), progress=False)
+    jdlib.sweep(jdlib.load_config("setting2", "ci", store=store, **scale.overrides("tiny-bert", "C1")), progress=False)
+    found = scale.per_model("ci", store)
+    assert found["minilm"]["judged_on"]["C1"] == found["tiny-bert"]["judged_on"]["C1"] == ["setting2"]
+    assert set(found["minilm"]["C1"].tables["table"]["setting"]) == {"setting2"}
+    assert scale.coverage(found).query("model == 'minilm' and claim == 'C1'")["whole"].sum() == 2

@@ -3,9 +3,9 @@
 The second scale (issue 20): all-mpnet-base-v2 (110M parameters) beside the embedded all-MiniLM-L6-v2
 (22.7M), on Settings 2, 3, 4 and 6, magnitude and random pruning, unstructured, seeds 41-43: `CUT`, the
 grid both scales run (the full grid is about 13 GPU hours at mpnet's size; N:M is C4's question, not
-this one's). Per model, C1 is judged on the cut's magnitude rows of every setting whose grid is whole in
-the store, by C1's own rule, and S1 (magnitude's trend minus random pruning's) on the settings whose
-random rows are whole too. A model with no whole grid is "not run", and `coverage` says how many of
+this one's). Per model, C1 is judged on the cut's magnitude rows, by C1's own rule, and S1 (magnitude's
+trend minus random pruning's) where the random rows are there too, each on the settings whose cut is
+whole in the store for every model that has one (the scales on the same footing). A model with no whole grid is "not run", and `coverage` says how many of
 each grid's cells are stored. The rule is C1's and S1's, fixed before any mpnet row existed.
 """
 from __future__ import annotations
@@ -60,15 +60,21 @@ def grid(setting: str, model: str, claim: str, params: str = "full", store: str 
 
 
 def per_model(params: str = "full", store: str | None = None) -> dict[str, dict]:
-    """Per model: C1 and S1 on its cut (each "not run" without a whole grid) and the grids read."""
-    out = {}
-    for model in MODELS:
-        grids = [grid(s, model, claim, params, store) for claim in METHODS for s in COMPARED]
-        whole = {claim: {g.setting: g.rows for g in grids if g.claim == claim and g.rows is not None}
-                 for claim in METHODS}
-        c1 = c1_monotonic(whole["C1"]) if whole["C1"] else not_run("C1", f"{model} cut's")
-        s1 = s1_claim(whole["S1"], None) if whole["S1"] else not_run("S1", f"{model} cut's random-pruning")
-        out[model] = {"C1": c1, "S1": s1, "grids": grids}
+    """Per model: C1 and S1 on its cut (each "not run" without a whole grid), the settings each was judged
+    on (`judged_on`) and the grids read. Where two models have whole grids, each claim is judged on the
+    settings whole for both, so the scales are compared on the same footing."""
+    grids = {model: [grid(s, model, claim, params, store) for claim in METHODS for s in COMPARED] for model in MODELS}
+    whole = {model: {claim: {g.setting: g.rows for g in found if g.claim == claim and g.rows is not None}
+                     for claim in METHODS} for model, found in grids.items()}
+    out = {model: {"grids": found, "judged_on": {}} for model, found in grids.items()}
+    for claim, judge in (("C1", lambda rows: c1_monotonic(rows)), ("S1", lambda rows: s1_claim(rows, None))):
+        having = [m for m in MODELS if whole[m][claim]]
+        common = set.intersection(*(set(whole[m][claim]) for m in having)) if having else set()
+        for model in MODELS:
+            settings = sorted(common or whole[model][claim]) if model in having else []
+            out[model]["judged_on"][claim] = settings
+            out[model][claim] = (judge({s: whole[model][claim][s] for s in settings}) if settings
+                                 else not_run(claim, f"{model} cut's" + (" random-pruning" if claim == "S1" else "")))
     return out
 
 
@@ -86,7 +92,7 @@ def side_by_side(found: dict[str, dict]) -> pd.DataFrame:
     for model, entry in found.items():
         for name in METHODS:
             result: claims.ClaimResult = entry[name]
-            judged_on = sorted({g.setting for g in entry["grids"] if g.claim == name and g.rows is not None})
+            judged_on = entry["judged_on"][name]
             out.append({"model": model, "claim": name, "verdict": result.verdict, "estimate": result.estimate,
                         "low": result.low, "high": result.high, **{k: result.counts.get(k, 0) for k in ("holds", "fails", "inconclusive", "not_testable")},
                         "settings": ", ".join(judged_on) or "none whole"})
@@ -96,6 +102,7 @@ def side_by_side(found: dict[str, dict]) -> pd.DataFrame:
 def scale_json(found: dict[str, dict]) -> dict:
     """`per_model` for `python -m jdlib.claims --json`: per model, C1 and S1 as the claims give them, and coverage."""
     return {model: {"name": MODELS[model], "C1": claim_json(entry["C1"]), "S1": claim_json(entry["S1"]),
+                    "judged_on": entry["judged_on"],
                     "grids": coverage({model: entry}).drop(columns="model").to_dict(orient="records")}
             for model, entry in found.items()}
 
@@ -131,8 +138,7 @@ def sentence(found: dict[str, dict]) -> str:
     can be compared yet."""
     parts = []
     for model, entry in found.items():
-        grids = [g for g in entry["grids"] if g.claim == "C1"]
-        whole = [g.setting for g in grids if g.rows is not None]
+        whole = entry["judged_on"]["C1"]
         words = []
         for name in METHODS:
             result = entry[name]
@@ -142,7 +148,7 @@ def sentence(found: dict[str, dict]) -> str:
             else:
                 words.append(f"{name} {result.verdict} ({claims.interval_words(result.estimate, result.low, result.high)})")
         parts.append(f"on {MODELS[model]}, {', and '.join(words)}"
-                     + (f", judged on {', '.join(whole)}" if whole else ""))
+                     + (f", C1 judged on {', '.join(whole)}" if whole else ""))
     judged = [m for m, e in found.items() if e["C1"].verdict != claims.NOT_RUN]
     tail = ("Both scales have C1 verdicts: compare them above." if len(judged) == len(found) else
             "Whether the effect grows with scale cannot be said until every model's cut is in the store.")

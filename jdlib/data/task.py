@@ -50,9 +50,10 @@ class Task:
 
     @property
     def majority_rate(self) -> float | None:
-        """The validation split's majority-class rate (a classifier that learned nothing can always answer
-        the most frequent label); None where the answer is not a label of one shared set."""
-        return majority_rate(self.validation["label"]) if self.kind == "classification" else None
+        """The validation split's majority-class rate: a classifier that learned nothing can always answer
+        the most frequent label, and a multiple-choice model the most frequent gold position (its options
+        come in the split's order); None for generation, whose answers are neither."""
+        return majority_rate(self.validation["label"]) if self.kind in ("classification", "multiple_choice") else None
 
     def cap(self, max_train: int | None = None, max_eval: int | None = None, seed: int = 0) -> "Task":
         """The same task with at most `max_train` / `max_eval` examples (a seeded random pool)."""
