@@ -84,9 +84,10 @@ def test_the_claims_report_gives_every_claim_and_the_orders_computing_nothing(tm
     jdlib.sweep(jdlib.load_config("setting4", "ci", store=store), progress=False)
     out = report("ci", store)
     assert sorted(out["claims"]) == ["C1", "C2", "C3", "C4", "C5", "S1"] and sorted(out["chance_corrected"]) == sorted(out["claims"])
-    for claim in out["claims"].values():
+    for name, claim in out["claims"].items():
+        per_model = {"by_model"} if name in ("C1", "S1") else set()  # C1 and S1 per model: analysis.scale
         assert set(claim) == {"verdict", "statistic", "estimate", "low", "high", "pooled", "counts", "rule",
-                              "resamples", "comparisons"}
+                              "resamples", "comparisons"} | per_model
         assert {"estimate", "low", "high", "method"} <= set(claim["pooled"])
         assert set(claim["counts"]) == {"holds", "fails", "inconclusive", "not_testable"}
         assert all({"testable", "reason"} <= set(c) for c in claim["comparisons"])
