@@ -16,12 +16,17 @@ PARAMS_STAMP := book/.params-$(PARAMS)
 $(STAMP): pyproject.toml
 	python3 -m venv .venv
 	# pip 23.2: later pips refuse the bigbench sdist (its metadata names a file:// URL dependency)
-	# even with --no-deps, and bigbench 1.0.0 is the only release on PyPI.
+	# even with --no-deps. bigbench 1.0.0 left PyPI on 2026-12-04 (only 0.0.1 is listed): where pip
+	# cannot find it, the tasks jdlib's params, book and tests read come from vendor/ (BIG-bench's own
+	# files, Apache 2.0, as 1.0.0 shipped them).
 	$(PY) -m pip install -q "pip==23.2.1"
 	# The CPU wheel on this disk; an unpinned torch pulls a multi-GB CUDA build.
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e ".[dev]"
-	$(PY) -m pip install -q --no-deps bigbench==1.0.0
+	$(PY) -m pip install -q --no-deps bigbench==1.0.0 || { \
+	  echo "bigbench 1.0.0 is not on PyPI: unpacking the tasks jdlib reads from vendor/bigbench-1.0.0-tasks.tar.xz"; \
+	  tar -C "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" \
+	      -xJf vendor/bigbench-1.0.0-tasks.tar.xz; }
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (jdlib)"
 	touch $@
 
