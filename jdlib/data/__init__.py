@@ -61,7 +61,9 @@ def check_task_name(name: str) -> None:
     if source == "bigbench":
         available = bigbench.available()
         if task not in available:
-            close = difflib.get_close_matches(task, available, n=5, cutoff=0.5)
+            # the five nearest names, however far: a short task list may hold nothing within 0.5
+            close = difflib.get_close_matches(task, available, n=5, cutoff=0.5) or \
+                difflib.get_close_matches(task, available, n=5, cutoff=0.0)
             hint = (f"the closest: {', '.join('bigbench/' + c for c in close)}" if close else
                     f"{len(available)} tasks, listed by jdlib.data.bigbench.available()")
             raise ValueError(f"task={name!r}: no BIG-bench JSON task {task!r}; {hint}")
