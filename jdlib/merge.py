@@ -69,15 +69,13 @@ class MergeReport:
 
     def lines(self) -> list[str]:
         """The summary, then one line per differing key with its metric differences."""
-        out = [self.summary()]
-        for key, d in sorted(self.different.items()):
-            diffs = ", ".join(f"{m} {a!r} -> {b!r}" for m, (a, b) in sorted(d["metrics"].items()))
-            out.append(f"  different {key} ({d['setting']}): {diffs}")
-        for key, d in sorted(self.replaced.items()):
-            if d["metrics"]:
-                diffs = ", ".join(f"{m} {a!r} -> {b!r}" for m, (a, b) in sorted(d["metrics"].items()))
-                out.append(f"  replaced {key} ({d['setting']}, {d['method']}): {diffs}")
-        return out
+        def diffs(d: dict) -> str:
+            return ", ".join(f"{m} {a!r} -> {b!r}" for m, (a, b) in sorted(d["metrics"].items()))
+
+        return ([self.summary()]
+                + [f"  different {key} ({d['setting']}): {diffs(d)}" for key, d in sorted(self.different.items())]
+                + [f"  replaced {key} ({d['setting']}, {d['method']}): {diffs(d)}"
+                   for key, d in sorted(self.replaced.items()) if d["metrics"]])
 
     def to_json(self) -> dict:
         return {**asdict(self), "summary": self.summary()}

@@ -11,12 +11,11 @@ import pandas as pd
 from pandas.io.formats.style import Styler
 
 from .. import plots
-from ..grid import NotInStore, stored_only
 from ..settings import SETTINGS, Setting, load
 from ..settings.compression import KNOBS
-from ..sweep import sweep
 from . import claims, compression, score, stats, tables
 from .floor import level_gates
+from .rows import stored_rows
 from .sentences import (basin_sentence, fine_tuning_scale, full_scale_verdict, gap_findings, level_label,
                         setting_findings)
 from .verdicts import c1_comparisons, gates_table, measured_order
@@ -256,12 +255,10 @@ def committed(setting: str, params: str = "full", built: str | None = None) -> C
         return Committed(spec, params, None, f"This build ran `params/{params}` itself: the sections above are "
                                              "the full-scale ones.", built_here=True)
     config = load(setting, params)
-    try:
-        with stored_only():
-            rows = sweep(config, progress=False)
-    except NotInStore as err:
+    rows, missing = stored_rows(config)
+    if missing:
         return Committed(spec, params, None, f"The grid of `params/{params}` is not whole in the committed store "
-                                             f"`{config.store}` yet: {err.total - err.missing} of its {err.total} "
+                                             f"`{config.store}` yet: {missing.total - missing.missing} of its {missing.total} "
                                              f"cells are there (a later run resumes it), so this chapter shows no "
                                              "full-scale figure or verdict.")
     frame = pd.concat([rows.within, rows.across], ignore_index=True) if hasattr(rows, "within") else rows

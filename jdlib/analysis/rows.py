@@ -14,10 +14,14 @@ def chapter_results(chapter: str, params: str = "quick", store: str | None = Non
 
 def config_rows(config, compute: bool = True):
     """The rows of a config's sweep; with `compute=False` read from the store alone, None when not whole there."""
-    if compute:
-        return sweep(config, progress=False)
+    return sweep(config, progress=False) if compute else stored_rows(config)[0]
+
+
+def stored_rows(config) -> tuple[object | None, NotInStore | None]:
+    """A config's rows read from the store alone, computing nothing: (rows, None) where its grid is whole
+    there, else (None, the NotInStore that says how many of its cells are missing)."""
     try:
         with stored_only():
-            return sweep(config, progress=False)
-    except NotInStore:
-        return None
+            return sweep(config, progress=False), None
+    except NotInStore as missing:
+        return None, missing

@@ -17,11 +17,10 @@ import pandas as pd
 from pandas.io.formats.style import Styler
 
 from .. import plots
-from ..grid import NotInStore, stored_only
 from ..settings import load
-from ..sweep import sweep
 from . import claims, tables
 from .claims import not_run
+from .rows import stored_rows
 from .specificity import s1_claim
 from .verdicts import c1_monotonic, claim_json
 
@@ -51,11 +50,9 @@ def overrides(model: str, claim: str) -> dict:
 def grid(setting: str, model: str, claim: str, params: str = "full", store: str | None = None) -> Grid:
     """`setting`'s cut for `model` and `claim` read from the store, computing nothing."""
     config = load(setting, params, **overrides(model, claim), **({"store": store} if store else {}))
-    try:
-        with stored_only():
-            rows = sweep(config, progress=False)
-    except NotInStore as err:
-        return Grid(setting, model, claim, None, err.total - err.missing, err.total)
+    rows, missing = stored_rows(config)
+    if missing:
+        return Grid(setting, model, claim, None, missing.total - missing.missing, missing.total)
     return Grid(setting, model, claim, rows, len(rows), len(rows))
 
 
@@ -67,7 +64,7 @@ def per_model(params: str = "full", store: str | None = None) -> dict[str, dict]
     whole = {model: {claim: {g.setting: g.rows for g in found if g.claim == claim and g.rows is not None}
                      for claim in METHODS} for model, found in grids.items()}
     out = {model: {"grids": found, "judged_on": {}} for model, found in grids.items()}
-    for claim, judge in (("C1", lambda rows: c1_monotonic(rows)), ("S1", lambda rows: s1_claim(rows, None))):
+    for claim, judge in (("C1", c1_monotonic), ("S1", lambda rows: s1_claim(rows, None))):
         having = [m for m in MODELS if whole[m][claim]]
         common = set.intersection(*(set(whole[m][claim]) for m in having)) if having else set()
         for model in MODELS:
