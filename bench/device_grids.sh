@@ -1,5 +1,5 @@
 #!/bin/bash
-# Full grids on a lent GPU machine set up by calls 1-3 (bench/device_setup.md), as the end of call 3:
+# Full grids on a lent GPU machine set up by calls 1-4 (bench/device_setup.md), as the end of call 4:
 #   source .gpu/b/run.sh && [K=4] [GRIDS="setting5 true_gem"] [COMP=1] [SCORE="setting2 setting3"]
 #     [SCORE_EXECUTOR=local] [OVERRIDES='{"model": "mpnet"}'] bash $TREE/bench/device_grids.sh SECONDS
 # GRIDS are fine-tuning grids (executor local-gpus:K, one store finetune.sqlite); COMP=1 rescores the
@@ -7,7 +7,7 @@
 # lacks per-question outcomes; SCORE are no-fine-tuning grids (Settings 2, 3, 4, 6) in a third
 # (scoring.sqlite, executor SCORE_EXECUTOR). OVERRIDES (JSON) replaces parameters of params/full in
 # every grid: '{"model": "mpnet", "method": ["magnitude", "random"]}' is the second scale (the model is
-# checked before any grid starts; MPNET=1 at call 3 stages it). Each store starts as the rows of the tree's results/full.sqlite that its
+# checked before any grid starts; MPNET=1 at call 4 stages it). Each store starts as the rows of the tree's results/full.sqlite that its
 # grids can reach, plus a store of an earlier call carried in .gpu/d/stores/, so no finished cell is
 # computed again; it comes back under $OUT: merge it with bench/merge_store.py. Before starting it
 # prints each grid's cells to run and projected minutes, after it the rows each store gained.
@@ -20,14 +20,14 @@ LIMIT=$1
 [ -n "${OUT:-}" ] && [ -d "$OUT" ] || fail "OUT is not a folder: run this through the device tool (what it writes under \$OUT comes back)"
 TREE=$(cd "$(dirname "$0")/.." && pwd)
 [ -f "$TREE/results/full.sqlite" ] || fail "no $TREE/results/full.sqlite: run this script from the working tree sent (bash \$TREE/bench/device_grids.sh)"
-[ -f /tmp/jd/call1.done ] || fail "this machine is not set up (call 1 did not run on it, or it was given back): issue calls 1, 2 and 3 back to back, this script at the end of call 3"
+[ -f /tmp/jd/call1.done ] || fail "this machine is not set up (call 1 did not run on it, or it was given back): issue calls 1, 2, 3 and 4 back to back, this script at the end of call 4"
 [ -f /tmp/jd/call3.done ] && [ -f /tmp/src/jdlib/__init__.py ] && [ -f /tmp/src/.commit ] \
-  || fail "no code in /tmp/src: call 3 (source .gpu/b/run.sh) did not run on this machine; run this script at its end"
+  || fail "no code in /tmp/src: call 4 (source .gpu/b/run.sh) did not run on this machine; run this script at its end"
 export JDLIB_GIT_COMMIT; JDLIB_GIT_COMMIT=$(cat /tmp/src/.commit)
 export PYTHONPATH=/tmp/src:/tmp/site HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 PYTHONUNBUFFERED=1
 cd /tmp/src || fail "cannot enter /tmp/src"
 python3 -c "import jdlib, torch; assert torch.cuda.is_available(), 'no GPU'" 2>/dev/null \
-  || fail "jdlib or a GPU is not available to python3 with PYTHONPATH=$PYTHONPATH: issue calls 1, 2 and 3 back to back"
+  || fail "jdlib or a GPU is not available to python3 with PYTHONPATH=$PYTHONPATH: issue calls 1, 2, 3 and 4 back to back"
 K=${K:-4}
 PGIDS=/tmp/jd/device_grids.pgids  # the process groups this script started (a killed call's, too)
 ours() { [ -r "/proc/$1/cmdline" ] && tr '\0' ' ' < "/proc/$1/cmdline" | grep -q jd_grids.py; }

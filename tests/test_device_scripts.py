@@ -32,20 +32,22 @@ def test_device_grids_on_a_machine_not_set_up_fails_with_one_line(tmp_path):
                                                 "device_grids.sh")
     assert "OUT" in one_line_failure(run(f"GRIDS=setting5 bash {script} 540", tmp_path), "device_grids.sh")
     line = one_line_failure(run(f"GRIDS=setting5 bash {script} 540", tmp_path, OUT=str(tmp_path)), "device_grids.sh")
-    assert "not set up" in line and "calls 1, 2 and 3" in line
+    assert "not set up" in line and "calls 1, 2, 3 and 4" in line
     assert list(tmp_path.iterdir()) == []  # nothing written
 
 
 @pytest.mark.skipif(SET_UP, reason="this machine is set up for the device scripts")
 def test_device_stage_and_run_name_the_missing_call(tmp_path):
-    (tmp_path / ".gpu/w").mkdir(parents=True)
-    (tmp_path / ".gpu/b").mkdir()
-    for folder in ("w", "b"):
-        target = "stage.sh" if folder == "w" else "run.sh"
-        src = "device_stage.sh" if folder == "w" else "device_run.sh"
+    for folder in ("a", "w", "x", "b"):
+        (tmp_path / f".gpu/{folder}").mkdir(parents=True)
+        target, src = ("run.sh", "device_run.sh") if folder == "b" else ("stage.sh", "device_stage.sh")
         (tmp_path / f".gpu/{folder}/{target}").write_text((ROOT / f"bench/{src}").read_text())
+    line = one_line_failure(run("bash .gpu/a/stage.sh", tmp_path), "device_stage.sh")
+    assert "incomplete" in line and "carry .gpu/a" in line
     line = one_line_failure(run("bash .gpu/w/stage.sh", tmp_path), "device_stage.sh")
     assert "call 1" in line and "back to back" in line
+    line = one_line_failure(run("bash .gpu/x/stage.sh", tmp_path), "device_stage.sh")
+    assert "call 2 (carry .gpu/w" in line and "calls 1, 2, 3 and 4 back to back" in line
     done = run("source .gpu/b/run.sh && echo reached", tmp_path)
     assert "call 1" in one_line_failure(done, "device_run.sh") and "reached" not in done.stdout
     assert "stage.sh (call 1)" in one_line_failure(run(f"bash {ROOT}/bench/device_stage.sh", tmp_path),
@@ -61,7 +63,7 @@ def test_device_stage_of_the_mpnet_parts_names_the_missing_call(tmp_path):
         (folder / f"mpnet.tar.xz.{k}").write_bytes(b"part")
         (folder / "mpnet.meta").write_text("3 0123abcd\n")
     line = one_line_failure(run("bash .gpu/m1/stage.sh", tmp_path), "device_stage.sh")
-    assert "call 2 (carry .gpu/w" in line and "m1..m3" in line and "back to back" in line
+    assert "call 3 (carry .gpu/x" in line and "m1..m3" in line and "back to back" in line
     line = one_line_failure(run("bash .gpu/m3/stage.sh", tmp_path), "device_stage.sh")
     assert "call m2 (carry .gpu/m2: bash .gpu/m2/stage.sh) did not run" in line and "back to back" in line
     (tmp_path / ".gpu/m2/mpnet.meta").unlink()
