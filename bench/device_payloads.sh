@@ -57,7 +57,7 @@ if [ "${MPNET:-}" = 1 ]; then
     done
     echo "$SHA $PART" > .gpu/mpnet.built
   fi
-  for D in .gpu/m[0-9]*; do cp bench/device_stage.sh "$D/stage.sh"; MPNET_CALLS+=("${D#.gpu/}"); done
+  for D in $(ls -d .gpu/m[0-9]* | sort -V); do cp bench/device_stage.sh "$D/stage.sh"; MPNET_CALLS+=("${D#.gpu/}"); done
 fi
 cp bench/device_stage.sh .gpu/a/stage.sh
 cp bench/device_stage.sh .gpu/w/stage.sh
