@@ -21,7 +21,7 @@ LIMIT=$1
 TREE=$(cd "$(dirname "$0")/.." && pwd)
 [ -f "$TREE/results/full.sqlite" ] || fail "no $TREE/results/full.sqlite: run this script from the working tree sent (bash \$TREE/bench/device_grids.sh)"
 [ -f /tmp/jd/call1.done ] || fail "this machine is not set up (call 1 did not run on it, or it was given back): issue calls 1, 2, 3 and 4 back to back, this script at the end of call 4"
-[ -f /tmp/jd/call3.done ] && [ -f /tmp/src/jdlib/__init__.py ] && [ -f /tmp/src/.commit ] \
+[ -f /tmp/jd/call4.done ] && [ -f /tmp/src/jdlib/__init__.py ] && [ -f /tmp/src/.commit ] \
   || fail "no code in /tmp/src: call 4 (source .gpu/b/run.sh) did not run on this machine; run this script at its end"
 export JDLIB_GIT_COMMIT; JDLIB_GIT_COMMIT=$(cat /tmp/src/.commit)
 export PYTHONPATH=/tmp/src:/tmp/site HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 PYTHONUNBUFFERED=1

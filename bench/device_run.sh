@@ -40,7 +40,7 @@ _jd_setup() {
   fi
   export JDLIB_GIT_COMMIT; JDLIB_GIT_COMMIT=$(cat /tmp/src/.commit)
   export PYTHONPATH=/tmp/src:/tmp/site HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 PYTHONUNBUFFERED=1
-  touch /tmp/jd/call3.done
+  touch /tmp/jd/call4.done
   echo "call 4 set up: code $JDLIB_GIT_COMMIT in /tmp/src, TREE=$TREE"
   cd /tmp/src
 }
