@@ -18,9 +18,9 @@ PY=$PWD/.venv/bin/python
 mkdir -p .git/info
 grep -qx '/.gpu/' .git/info/exclude 2>/dev/null || echo '/.gpu/' >> .git/info/exclude
 mkdir -p .gpu/a/wheels .gpu/w .gpu/x .gpu/b
-# an older layout: the tasks in call 1's payload, the weights in two halves
-rm -f .gpu/a/minilm.xz.aa .gpu/a/bigbench.tar.xz .gpu/b/bigbench.tar.xz .gpu/b/minilm_pkg.tar.xz .gpu/b/src.tar
-[ -f .gpu/x/minilm.xz.ab ] || rm -f .gpu/w/minilm.xz.aa .gpu/b/minilm.xz.ab
+# older layouts: the tasks in call 1's payload, the weights' second half in call 3's (now call 4's) .gpu/b
+rm -f .gpu/a/minilm.xz.aa .gpu/a/bigbench.tar.xz .gpu/b/bigbench.tar.xz .gpu/b/minilm_pkg.tar.xz .gpu/b/src.tar \
+  .gpu/b/minilm.xz.ab
 S=$("$PY" -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")
 if [ ! -f .gpu/a/wheels/.done ]; then
   # the device's Python is 3.12; it has torch, numpy, pandas, pyarrow, accelerate, but not these
