@@ -14,6 +14,7 @@ from jdlib.settings import SETTINGS
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = [name for name in notebooks() if name in SETTINGS]  # every chapter with a full grid of its own
+SCREENED = {"setting1", "true_gem", "lmc"}  # their tasks: the learnability screen's choice (params/full)
 
 
 def params_file(tmp_path: Path, setting: str, store: Path) -> str:
@@ -73,8 +74,10 @@ def test_every_chapter_shows_its_full_grid_figure_and_verdict_from_the_committed
     baselines = shown.data
     assert len(baselines) and {"dense [95% CI]", "testable"} <= set(baselines.columns)
     assert "floor" in baselines.columns or "floor: " in shown.caption  # one floor for every row: in the caption
-    if SETTINGS[chapter].kind == "finetune":  # issue 17: tasks chosen so every level learns
+    if chapter in SCREENED:  # issue 17: tasks chosen so every level learns
         assert (baselines["testable"] == "yes").all(), baselines[baselines["testable"] != "yes"]
+    elif SETTINGS[chapter].kind == "finetune":  # Setting 5 keeps the tasks the screen found unlearned, gated out
+        assert (baselines["testable"] == "yes").sum() >= 3, baselines
 
 
 def test_the_claims_report_gives_every_claim_and_the_orders_computing_nothing(tmp_path):
